@@ -16,14 +16,13 @@ import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { crc32, deflateSync } from "node:zlib";
 import type { RgbImage } from "../lib/types.js";
 import { NUM_LANDMARKS } from "../lib/types.js";
-
-const require = createRequire(import.meta.url);
+import { decodeFrames } from "../lib/video/decode.js";
+import { probeVideo } from "../lib/video/probe.js";
 
 /** The project root (this file runs from dist/scripts/). */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -143,71 +142,19 @@ export async function parityInputs(dataRoot = SHARED_DATA): Promise<InputSpec[]>
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Decoding. Interim: lib/video/decode.ts (another engineer's) will replace decodeInput's body once it lands.
+// Decoding: lib/video (probeVideo + decodeFrames), the same decoder the module uses.
 
+/**
+ * Names the decoding in the cache file (ffmpeg from the npm package unless FFMPEG_PATH says otherwise, rgb24,
+ * every decoded frame). parity.ts checks the pixels themselves against the stored hash, so a different ffmpeg
+ * build that decodes differently is caught there.
+ */
 export const DECODER_ID = "ffmpeg-installer rgb24 passthrough v1";
-
-function ffmpegPath(): string {
-  return (require("@ffmpeg-installer/ffmpeg") as { path: string }).path;
-}
-
-function ffprobePath(): string {
-  return (require("@ffprobe-installer/ffprobe") as { path: string }).path;
-}
-
-function runTool(bin: string, args: string[], what: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    let err = "";
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
-    child.on("error", (e) => reject(new Error(`${what}: cannot run ${bin}: ${e.message}`)));
-    child.on("close", (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`${what}: ${path.basename(bin)} exited ${code}: ${err.trim().slice(-500)}`))));
-  });
-}
-
-async function frameSize(file: string): Promise<{ width: number; height: number }> {
-  const json = await runTool(ffprobePath(), ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "json", file], file);
-  const s = (JSON.parse(json.toString()) as { streams?: Array<{ width?: number; height?: number }> }).streams?.[0];
-  if (!s?.width || !s.height) throw new Error(`${file}: no video stream / image size found`);
-  return { width: s.width, height: s.height };
-}
 
 /** Every frame of a video (or the one frame of an image) as rgb24, in decode order, no frame-rate conversion. */
 export async function* decodeInput(file: string): AsyncGenerator<RgbImage> {
-  const { width, height } = await frameSize(file);
-  const frameBytes = width * height * 3;
-  const child = spawn(ffmpegPath(), ["-v", "error", "-nostdin", "-i", file, "-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let err = "";
-  child.stderr.on("data", (b: Buffer) => (err += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-  // Fill one frame buffer at a time from the pipe's chunks (no re-concatenation).
-  let frame = new Uint8Array(frameBytes);
-  let filled = 0;
-  try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      let at = 0;
-      while (at < chunk.length) {
-        const n = Math.min(frameBytes - filled, chunk.length - at);
-        frame.set(chunk.subarray(at, at + n), filled);
-        filled += n;
-        at += n;
-        if (filled === frameBytes) {
-          yield { width, height, data: frame };
-          frame = new Uint8Array(frameBytes);
-          filled = 0;
-        }
-      }
-    }
-  } finally {
-    if (child.exitCode === null) child.kill();
-  }
-  const code = await exited;
-  if (code !== 0) throw new Error(`${file}: ffmpeg exited ${code}: ${err.trim().slice(-500)}`);
-  if (filled !== 0) throw new Error(`${file}: ffmpeg output ends with a partial frame (${filled} bytes)`);
+  const info = await probeVideo(file);
+  for await (const f of decodeFrames(file, info)) yield { width: f.width, height: f.height, data: f.data };
 }
 
 /** Hash of decoded pixels, updated frame by frame (size included, so a resize cannot collide). */
@@ -258,6 +205,16 @@ export async function sha256File(file: string): Promise<string> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The harness.
+
+function runTool(bin: string, args: string[], what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+    child.on("error", (e) => reject(new Error(`${what}: cannot run ${bin}: ${e.message}`)));
+    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`${what}: ${bin} exited ${code}: ${err.trim()}`))));
+  });
+}
 
 /** Checks Chromium and installs the harness (copy of the shared tool + npm ci) on first use. */
 async function ensureHarness(log: (m: string) => void): Promise<string> {
@@ -371,6 +328,12 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
     }
   }
   return results as MpReference[];
+}
+
+/** The cached reference when one is valid for the input as it is now, else null (never runs the harness). */
+export async function cachedReference(s: InputSpec, mode: MpMode): Promise<MpReference | null> {
+  if (!existsSync(s.file)) return null;
+  return readCache(s, mode, await sha256File(s.file));
 }
 
 export async function mediapipeReference(s: InputSpec, mode: MpMode, options: ReferenceOptions = {}): Promise<MpReference> {
