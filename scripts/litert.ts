@@ -4,14 +4,14 @@
  *
  * LiteRT.js ships a browser loader only. Its Emscripten glue already knows Node (it reads the .wasm with node:fs),
  * but the package's loader hands the glue to the page with `importScripts` (worker) or a <script> tag and then
- * reads the factory back from `self.ModuleFactory`. In Node we provide `self`, an `importScripts` that evaluates
- * the glue file in this realm, and the CommonJS globals (`require`, `__filename`, `__dirname`) the glue expects
- * once it detects Node. Nothing is written to disk and nothing is fetched.
+ * reads the factory back from `self.ModuleFactory`. In Node we provide, while it loads, `self` and an
+ * `importScripts` that evaluates the glue file in this realm with the CommonJS `require`, `__filename` and
+ * `__dirname` it expects once it detects Node. Nothing is written to disk and nothing is fetched.
  *
  * Threaded build: Emscripten starts each pthread as `new Worker(mainScript)`. The glue file itself cannot be that
  * script in Node (it sits in a "type": "module" package, so Node would load it as ESM, where `require` is
- * missing); we name this module instead, and when it is imported inside such a worker it evaluates the glue with
- * the same shims, whose last line then starts the pthread (see the bottom of this file).
+ * missing); we name this module instead, and when it is imported inside such a worker it evaluates the glue the
+ * same way, and the glue's last line starts the pthread (see the bottom of this file).
  *
  * Batch: the MediaPipe .tflite files have batch 1 fixed and LiteRT.js exposes no input-resize call (its Wasm API
  * has loadModel/compileModel/run only, and run() checks each input tensor against the model's fixed shape).
@@ -99,24 +99,49 @@ function enableRelaxedSimd(): void {
 }
 
 /**
- * Gives this realm the browser and CommonJS globals the LiteRT.js loader and glue rely on. The glue declares
- * `var ModuleFactory` at top level; evaluated as a script here it becomes `globalThis.ModuleFactory`, which is
- * where the loader (@litertjs/wasm-utils createWasmLib) looks for it.
+ * Evaluates an Emscripten glue file in this realm, wrapped the way Node's CommonJS loader wraps a module, so the
+ * `require`, `__filename` and `__dirname` it uses once it detects Node stay local to it. Returns its factory
+ * (the glue's top-level `var ModuleFactory`).
  */
-function installShims(file: string): void {
+function evaluateGlue(file: string): unknown {
+  const source = readFileSync(file, "utf8");
+  const wrapped = runInThisContext(`(function (require, __filename, __dirname) {${source}\nreturn ModuleFactory;\n})`, {
+    filename: file,
+  }) as (req: NodeJS.Require, filename: string, dirname: string) => unknown;
+  return wrapped(createRequire(file), file, path.dirname(file));
+}
+
+/**
+ * Runs `load` with the browser globals the LiteRT.js loader (@litertjs/wasm-utils createWasmLib) relies on:
+ * `self`, an `importScripts` that evaluates the glue and leaves its factory at `self.ModuleFactory`, and
+ * `self.Module`, the Emscripten settings object createWasmLib hands to the factory. `self` and `importScripts`
+ * are removed again afterwards, so libraries that sniff for a web worker are not misled; only `navigator` stays
+ * (threaded build, see below).
+ */
+async function withLoaderGlobals<T>(settings: Record<string, unknown>, load: () => Promise<T>): Promise<T> {
   const g = globalThis as Record<string, unknown>;
+  const added = ["self", "importScripts"].filter((k) => !(k in g));
   g.self ??= globalThis;
-  // The threaded glue sizes its pthread pool from navigator.hardwareConcurrency; Node 20 has no navigator.
-  g.navigator ??= { hardwareConcurrency: availableParallelism() };
-  g.require = createRequire(file);
-  g.__filename = file;
-  g.__dirname = path.dirname(file);
   g.importScripts = (...urls: string[]): void => {
-    for (const url of urls) {
-      const scriptPath = url.startsWith("file:") ? fileURLToPath(url) : url;
-      runInThisContext(readFileSync(scriptPath, "utf8"), { filename: scriptPath });
-    }
+    for (const url of urls) g.ModuleFactory = evaluateGlue(url.startsWith("file:") ? fileURLToPath(url) : url);
   };
+  g.Module = settings;
+  try {
+    return await load();
+  } finally {
+    for (const k of added) delete g[k];
+    delete g.ModuleFactory;
+    delete g.Module;
+  }
+}
+
+/**
+ * The threaded glue sizes its pthread pool from `navigator.hardwareConcurrency`, and its C++ side reads it again
+ * when asked for a thread count; Node 20 has no `navigator`. This one stays for the life of the process.
+ */
+function provideHardwareConcurrency(): void {
+  const g = globalThis as Record<string, unknown>;
+  g.navigator ??= { hardwareConcurrency: availableParallelism() };
 }
 
 /** LiteRT logs every model load at INFO level, and always warns that it has no NPU; neither says anything to us. */
@@ -124,10 +149,7 @@ function isNoise(line: string): boolean {
   return line.startsWith("INFO:") || line.includes("NPU accelerator could not be loaded");
 }
 
-/**
- * Emscripten module settings. createWasmLib passes `self.Module`, when set, to the factory, which is how a page
- * configures an Emscripten module; we use it for the log sinks and the pthread script.
- */
+/** Emscripten module settings: the log sinks, and for the threaded build the script each pthread worker runs. */
 function moduleSettings(variant: LiteRtVariant, log: (line: string) => void): Record<string, unknown> {
   const sink = (line: string): void => {
     if (!isNoise(line)) log(`LiteRT: ${line}`);
@@ -178,10 +200,9 @@ export async function createLiteRt(options: LiteRtOptions = {}): Promise<LiteRtR
       if (variant !== "compat" && !(await core.supportsFeature("relaxedSimd"))) {
         throw new Error(`this Node's WebAssembly lacks relaxed SIMD, which the ${variant} LiteRT.js build needs (use "compat")`);
       }
-      installShims(file);
-      (globalThis as Record<string, unknown>).Module = moduleSettings(variant, log);
+      if (variant === "threaded") provideHardwareConcurrency();
       // A full .js path makes the loader take exactly this build instead of feature-detecting one.
-      const liteRt = await withoutWebGpuWarning(() => core.loadLiteRt(file));
+      const liteRt = await withLoaderGlobals(moduleSettings(variant, log), () => withoutWebGpuWarning(() => core.loadLiteRt(file)));
       return { core, liteRt };
     })();
     const entry: Loaded = { variant, state };
@@ -259,7 +280,6 @@ function wrapModel(core: LiteRtModule, compiled: CompiledModel): TfliteModel {
 // Pthread entry: the threaded glue starts each pthread as a worker on this module (mainScriptUrlOrBlob above).
 // Evaluating the glue here with the same shims lets its own last line (`isPthread && ModuleFactory()`) take over.
 if (!isMainThread && workerData === "em-pthread") {
-  const file = glueFile("threaded");
-  installShims(file);
-  runInThisContext(readFileSync(file, "utf8"), { filename: file });
+  provideHardwareConcurrency();
+  evaluateGlue(glueFile("threaded"));
 }
