@@ -1,0 +1,177 @@
+/**
+ * Server configuration: defaults, environment variables and command-line flags, resolved the way DISCOVER does
+ * it (a flag given on the command line wins, then the environment, then the default).
+ *
+ * Environment names: DISCOVER (hcmlab/discover, discover/utils/env.py) reads DISCOVER_HOST, DISCOVER_PORT,
+ * DISCOVER_CML_DIR, DISCOVER_DATA_DIR, DISCOVER_CACHE_DIR, DISCOVER_TMP_DIR, DISCOVER_LOG_DIR, DISCOVER_USE_TLS,
+ * DISCOVER_SSL_CERT and DISCOVER_SSL_KEY; its predecessor nova-server documented NOVA_SERVER_HOST,
+ * NOVA_SERVER_PORT, NOVA_SERVER_CML_DIR, ... We accept both spellings, DISCOVER's first.
+ */
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import path from "node:path";
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  cmlDir: string;
+  dataDir: string;
+  cacheDir: string;
+  tmpDir: string;
+  logDir: string;
+  useTls: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Jobs that may run at once; further jobs wait (WAITING). */
+  jobs: number;
+  /** Largest accepted /upload file. */
+  maxUploadBytes: number;
+  /** Largest accepted form / JSON body (everything but /upload files). */
+  maxBodyBytes: number;
+  /** V8 heap limit of each job process (MiB); undefined = Node's default. */
+  jobMemoryMb?: number;
+  /** How long a cancelled job may take to stop after SIGTERM before it gets SIGKILL. */
+  cancelGraceMs: number;
+  /** Where relative `file:` uris are resolved and job processes run: the server's working directory. */
+  workDir: string;
+}
+
+/** Flags as they come from the command line; absent = not given. */
+export interface ServerFlags {
+  host?: string;
+  port?: number | string;
+  cmlDir?: string;
+  dataDir?: string;
+  cacheDir?: string;
+  tmpDir?: string;
+  logDir?: string;
+  useTls?: boolean | string;
+  tlsCert?: string;
+  tlsKey?: string;
+  jobs?: number | string;
+  maxUploadMb?: number | string;
+  maxBodyMb?: number | string;
+  jobMemoryMb?: number | string;
+}
+
+type FlagName = keyof ServerFlags;
+
+/** Environment variables per flag, first match wins. */
+export const ENV_NAMES: Record<FlagName, string[]> = {
+  host: ["DISCOVER_HOST", "NOVA_SERVER_HOST"],
+  port: ["DISCOVER_PORT", "NOVA_SERVER_PORT"],
+  cmlDir: ["DISCOVER_CML_DIR", "NOVA_SERVER_CML_DIR"],
+  dataDir: ["DISCOVER_DATA_DIR", "NOVA_SERVER_DATA_DIR"],
+  cacheDir: ["DISCOVER_CACHE_DIR", "NOVA_SERVER_CACHE_DIR"],
+  tmpDir: ["DISCOVER_TMP_DIR", "NOVA_SERVER_TMP_DIR"],
+  logDir: ["DISCOVER_LOG_DIR", "NOVA_SERVER_LOG_DIR"],
+  useTls: ["DISCOVER_USE_TLS", "NOVA_SERVER_USE_TLS"],
+  tlsCert: ["DISCOVER_SSL_CERT", "NOVA_SERVER_SSL_CERT", "NOVA_SERVER_TLS_CERT"],
+  tlsKey: ["DISCOVER_SSL_KEY", "NOVA_SERVER_SSL_KEY", "NOVA_SERVER_TLS_KEY"],
+  jobs: ["DISCOVER_JOBS", "NOVA_SERVER_JOBS"],
+  maxUploadMb: ["DISCOVER_MAX_UPLOAD_MB", "NOVA_SERVER_MAX_UPLOAD_MB"],
+  maxBodyMb: ["DISCOVER_MAX_BODY_MB", "NOVA_SERVER_MAX_BODY_MB"],
+  jobMemoryMb: ["DISCOVER_JOB_MEMORY_MB", "NOVA_SERVER_JOB_MEMORY_MB"],
+};
+
+/**
+ * Defaults. Unlike DISCOVER (0.0.0.0) we listen on loopback unless asked: a job server that reads and writes
+ * any path a client names should not be on the network by accident.
+ */
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 8080,
+  cmlDir: "cml",
+  dataDir: "data",
+  cacheDir: "cache",
+  tmpDir: "tmp",
+  logDir: "log",
+  useTls: false,
+  jobs: 1,
+  maxUploadMb: 4096,
+  maxBodyMb: 8,
+} as const;
+
+const MIB = 1024 * 1024;
+
+export class ConfigError extends Error {}
+
+function fromEnv(name: FlagName, env: NodeJS.ProcessEnv): { value: string; source: string } | undefined {
+  for (const key of ENV_NAMES[name]) {
+    const v = env[key];
+    if (v !== undefined && v.trim() !== "") return { value: v.trim(), source: key };
+  }
+  return undefined;
+}
+
+function pick(name: FlagName, flags: ServerFlags, env: NodeJS.ProcessEnv): { value: unknown; source: string } | undefined {
+  const given = flags[name];
+  if (given !== undefined && given !== "") return { value: given, source: `--${kebab(name)}` };
+  return fromEnv(name, env);
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function parseBool(value: unknown, what: string): boolean {
+  if (typeof value === "boolean") return value;
+  const s = String(value).trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(s)) return true;
+  if (["0", "false", "no", "off", ""].includes(s)) return false;
+  throw new ConfigError(`${what}: '${String(value)}' is not a boolean (use true or false)`);
+}
+
+function parseInteger(value: unknown, what: string, min: number, max: number): number {
+  const s = String(value).trim();
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${what}: '${s}' must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Resolves flags + environment + defaults into a complete configuration. Pure apart from reading `cwd`. */
+export function resolveConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, cwd: string = process.cwd()): ServerConfig {
+  const str = (name: FlagName, dflt: string) => {
+    const p = pick(name, flags, env);
+    return p === undefined ? dflt : String(p.value);
+  };
+  const int = (name: FlagName, dflt: number, min: number, max: number) => {
+    const p = pick(name, flags, env);
+    return p === undefined ? dflt : parseInteger(p.value, p.source, min, max);
+  };
+  const dir = (name: FlagName, dflt: string) => path.resolve(cwd, str(name, dflt));
+  const tls = pick("useTls", flags, env);
+  const cert = pick("tlsCert", flags, env);
+  const key = pick("tlsKey", flags, env);
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError("--tls-cert and --tls-key go together: give both, or neither for a self-signed certificate");
+  }
+  const memory = pick("jobMemoryMb", flags, env);
+  return {
+    host: str("host", DEFAULTS.host),
+    port: int("port", DEFAULTS.port, 0, 65535),
+    cmlDir: dir("cmlDir", DEFAULTS.cmlDir),
+    dataDir: dir("dataDir", DEFAULTS.dataDir),
+    cacheDir: dir("cacheDir", DEFAULTS.cacheDir),
+    tmpDir: dir("tmpDir", DEFAULTS.tmpDir),
+    logDir: dir("logDir", DEFAULTS.logDir),
+    useTls: tls === undefined ? DEFAULTS.useTls : parseBool(tls.value, tls.source),
+    tlsCert: cert === undefined ? undefined : path.resolve(cwd, String(cert.value)),
+    tlsKey: key === undefined ? undefined : path.resolve(cwd, String(key.value)),
+    jobs: int("jobs", DEFAULTS.jobs, 1, 64),
+    maxUploadBytes: int("maxUploadMb", DEFAULTS.maxUploadMb, 1, 1024 * 1024) * MIB,
+    maxBodyBytes: int("maxBodyMb", DEFAULTS.maxBodyMb, 1, 1024) * MIB,
+    jobMemoryMb: memory === undefined ? undefined : parseInteger(memory.value, memory.source, 16, 1024 * 1024),
+    cancelGraceMs: 500,
+    workDir: cwd,
+  };
+}
+
+/** Checks cml_dir and creates the folders the server writes to (as DISCOVER does for cache, tmp and log). */
+export function prepareDirectories(config: ServerConfig): void {
+  if (!existsSync(config.cmlDir) || !statSync(config.cmlDir).isDirectory()) {
+    throw new ConfigError(`cml_dir ${config.cmlDir} is not a directory (set --cml-dir or DISCOVER_CML_DIR)`);
+  }
+  for (const d of [config.cacheDir, config.tmpDir, config.logDir]) mkdirSync(d, { recursive: true });
+}

@@ -1,0 +1,226 @@
+/**
+ * Runs jobs: a queue (jobs beyond --jobs wait), one forked process per job (job_worker.ts), cancel by SIGTERM
+ * then SIGKILL, and the job's state, progress and log kept in the JobStore / JobLog.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { JobRequest } from "../nova/hooks.js";
+import type { ServerConfig } from "./config.js";
+import { JobLog } from "./job_log.js";
+import { discoverTime, JobStatus, type JobRecord, type JobStore } from "./job_store.js";
+import { isWorkerMessage, type RunMessage, type WorkerMessage } from "./worker_protocol.js";
+
+export interface QueuedJob {
+  jobKey: string;
+  entryPath: string;
+  request: JobRequest;
+  /** Environment variables the module may see besides the basic ones (manifest permissions.env). */
+  envAllow: string[];
+  log: JobLog;
+}
+
+interface Running {
+  job: QueuedJob;
+  child: ChildProcess;
+  finished: boolean;
+  cancelling: boolean;
+  /** Set when the server itself stops the job (shutdown): the job ends as ERROR with this reason. */
+  stopReason?: string;
+  outcome?: { ok: true } | { ok: false; reason: string };
+  exited: Promise<void>;
+  lastPersist: number;
+}
+
+/** Always passed to a job: what a process needs to find programs, the user's locale and temp dir. */
+const BASE_ENV = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TEMP", "TMP", "NODE_ENV"];
+const PROGRESS_PERSIST_MS = 1000;
+
+/** The worker script next to this file: .js when compiled, .ts when run through a TypeScript loader. */
+function workerScript(): { file: string; execArgv: string[] } {
+  const self = fileURLToPath(import.meta.url);
+  const ext = path.extname(self);
+  return { file: path.join(path.dirname(self), `job_worker${ext}`), execArgv: ext === ".ts" ? process.execArgv : [] };
+}
+
+export class JobManager {
+  private readonly queue: QueuedJob[] = [];
+  private readonly running = new Map<string, Running>();
+  private closed = false;
+
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly store: JobStore,
+  ) {}
+
+  /** Queues a job whose record (WAITING) is already in the store. */
+  enqueue(job: QueuedJob): void {
+    this.queue.push(job);
+    this.pump();
+  }
+
+  isActive(jobKey: string): boolean {
+    return this.running.has(jobKey) || this.queue.some((j) => j.jobKey === jobKey);
+  }
+
+  /** Pid of a running job's process (tests, diagnostics). */
+  pidOf(jobKey: string): number | undefined {
+    return this.running.get(jobKey)?.child.pid;
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running.size < this.config.jobs && this.queue.length > 0) {
+      this.start(this.queue.shift()!);
+    }
+  }
+
+  private start(job: QueuedJob): void {
+    const { file, execArgv } = workerScript();
+    const env: NodeJS.ProcessEnv = {};
+    for (const k of [...BASE_ENV, ...job.envAllow]) if (process.env[k] !== undefined) env[k] = process.env[k];
+    env.TMPDIR = this.config.tmpDir;
+    const argv = [...execArgv];
+    if (this.config.jobMemoryMb) argv.push(`--max-old-space-size=${this.config.jobMemoryMb}`);
+    this.store.update(job.jobKey, { status: JobStatus.RUNNING, startTime: discoverTime(), progress: "" });
+    job.log.info(`job started (process for ${path.basename(job.entryPath)})`);
+    let child: ChildProcess;
+    try {
+      child = fork(file, [], { cwd: this.config.workDir, env, execArgv: argv, stdio: ["ignore", "pipe", "pipe", "ipc"], serialization: "json" });
+    } catch (err) {
+      this.settle(job, JobStatus.ERROR, `could not start the job process: ${(err as Error).message}`);
+      return this.pump();
+    }
+    let resolveExit!: () => void;
+    const run: Running = {
+      job,
+      child,
+      finished: false,
+      cancelling: false,
+      exited: new Promise<void>((r) => (resolveExit = r)),
+      lastPersist: 0,
+    };
+    this.running.set(job.jobKey, run);
+    // What the module prints goes to the job's log: stdout as INFO, stderr (crashes, V8's out-of-memory report) as ERROR.
+    createInterface({ input: child.stdout! }).on("line", (l) => job.log.info(l));
+    createInterface({ input: child.stderr! }).on("line", (l) => job.log.error(l));
+    child.on("message", (m: unknown) => {
+      if (isWorkerMessage(m)) this.onMessage(run, m);
+    });
+    child.on("error", (err) => job.log.error(`job process error: ${err.message}`));
+    child.on("exit", (code, signal) => {
+      // Let the stdout/stderr readers drain before the final verdict line.
+      setImmediate(() => {
+        this.onExit(run, code, signal);
+        resolveExit();
+      });
+    });
+    const msg: RunMessage = { type: "run", entryPath: job.entryPath, request: job.request };
+    child.send(msg, (err) => {
+      if (err) job.log.error(`could not hand the job to its process: ${err.message}`);
+    });
+  }
+
+  private onMessage(run: Running, m: WorkerMessage): void {
+    const { job } = run;
+    switch (m.type) {
+      case "log":
+        job.log.write(m.level, m.message);
+        break;
+      case "progress": {
+        const now = Date.now();
+        const persist = now - run.lastPersist >= PROGRESS_PERSIST_MS;
+        if (persist) run.lastPersist = now;
+        this.store.update(job.jobKey, { progress: `${m.done}/${m.total ?? "?"}` }, persist);
+        break;
+      }
+      case "done":
+        run.outcome = { ok: true };
+        break;
+      case "failed":
+        run.outcome = { ok: false, reason: m.message };
+        if (m.stack && !run.cancelling) job.log.error(m.stack);
+        break;
+    }
+  }
+
+  private onExit(run: Running, code: number | null, signal: NodeJS.Signals | null): void {
+    const { job } = run;
+    run.finished = true;
+    this.running.delete(job.jobKey);
+    if (run.stopReason) {
+      this.settle(job, JobStatus.ERROR, run.stopReason);
+      job.log.critical(`Job failed with exception ${run.stopReason}`);
+    } else if (run.cancelling) {
+      this.settle(job, JobStatus.CANCELED, "");
+      job.log.info("Action successfully canceled.");
+    } else if (run.outcome?.ok && code === 0) {
+      this.settle(job, JobStatus.FINISHED, "");
+      job.log.info("job finished");
+    } else {
+      let reason: string;
+      if (run.outcome && !run.outcome.ok) reason = run.outcome.reason;
+      else if (signal) {
+        reason = `the job process was killed by ${signal}` + (signal === "SIGKILL" ? " (killed from outside, or out of memory)" : signal === "SIGABRT" ? " (crashed; out of memory?)" : "");
+      } else reason = `the job process exited with code ${code} before the job was done`;
+      this.settle(job, JobStatus.ERROR, reason);
+      job.log.critical(`Job failed with exception ${reason}`);
+    }
+    this.pump();
+  }
+
+  private settle(job: QueuedJob, status: JobStatus, error: string): void {
+    this.store.update(job.jobKey, { status, endTime: discoverTime(), error });
+  }
+
+  /**
+   * Cancels a job. WAITING: dropped from the queue. RUNNING: SIGTERM (the module's signal aborts), SIGKILL after
+   * the grace period; resolves once the process is gone. Returns false when the job was not active.
+   */
+  async cancel(jobKey: string): Promise<boolean> {
+    const idx = this.queue.findIndex((j) => j.jobKey === jobKey);
+    if (idx >= 0) {
+      const [job] = this.queue.splice(idx, 1);
+      this.settle(job, JobStatus.CANCELED, "");
+      job.log.info("Action successfully canceled (before it started).");
+      return true;
+    }
+    const run = this.running.get(jobKey);
+    if (!run) return false;
+    if (!run.cancelling) {
+      run.cancelling = true;
+      run.job.log.info("cancel requested");
+      this.stopProcess(run);
+    }
+    await run.exited;
+    return true;
+  }
+
+  private stopProcess(run: Running): void {
+    run.child.kill("SIGTERM");
+    const timer = setTimeout(() => {
+      if (!run.finished) run.child.kill("SIGKILL");
+    }, this.config.cancelGraceMs);
+    timer.unref();
+  }
+
+  /** Stops everything: waiting jobs and running ones become ERROR ("server stopped"). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) {
+      this.settle(job, JobStatus.ERROR, "the server stopped before the job started");
+      job.log.critical("Job failed with exception the server stopped before the job started");
+    }
+    const runs = [...this.running.values()];
+    for (const run of runs) {
+      run.stopReason = "the server stopped while the job was running";
+      this.stopProcess(run);
+    }
+    await Promise.all(runs.map((r) => r.exited));
+  }
+
+  /** Store record for a job (convenience for routes). */
+  record(jobKey: string): JobRecord | undefined {
+    return this.store.get(jobKey);
+  }
+}
