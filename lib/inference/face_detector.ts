@@ -1,0 +1,82 @@
+/**
+ * BlazeFace (MediaPipe's face_detection_short_range / _full_range graphs), batched:
+ * letterbox each image to the model's square input (ImageToTensorCalculator, keep_aspect_ratio, zero border,
+ * range [-1,1]), run, decode against SSD anchors (TensorsToDetectionsCalculator), weighted NMS
+ * (NonMaxSuppressionCalculator) and undo the letterbox (DetectionLetterboxRemovalCalculator).
+ */
+import * as ort from "onnxruntime-node";
+import type { Detection, RgbImage } from "../types.js";
+import { modelPath } from "../convert/models.js";
+import { imageToTensor } from "../calculators/image_to_tensor.js";
+import { letterboxRoi, removeLetterbox, type Padding } from "../calculators/letterbox.js";
+import { FULL_RANGE_ANCHOR_OPTIONS, SHORT_RANGE_ANCHOR_OPTIONS, ssdAnchors } from "../calculators/ssd_anchors.js";
+import { decodeDetections, FULL_RANGE_DECODE, SHORT_RANGE_DECODE, type DetectorDecodeOptions } from "../calculators/tensors_to_detections.js";
+import { weightedNms } from "../calculators/non_max_suppression.js";
+import { createSession, type Device, type SessionSettings } from "./session.js";
+
+export type DetectorKind = "short" | "full";
+
+interface DetectorSpec {
+  model: "face_detection_short_range" | "face_detection_full_range";
+  inputSize: number;
+  decode: DetectorDecodeOptions;
+}
+
+function spec(kind: DetectorKind): DetectorSpec {
+  if (kind === "short") {
+    return { model: "face_detection_short_range", inputSize: 128, decode: { ...SHORT_RANGE_DECODE, anchors: ssdAnchors(SHORT_RANGE_ANCHOR_OPTIONS) } };
+  }
+  return { model: "face_detection_full_range", inputSize: 192, decode: { ...FULL_RANGE_DECODE, anchors: ssdAnchors(FULL_RANGE_ANCHOR_OPTIONS) } };
+}
+
+const DETECTOR_RANGE = { min: -1, max: 1 };
+
+export class FaceDetector {
+  readonly tensorSize: number;
+  private readonly numAnchors: number;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly device: Device,
+    private readonly spec: DetectorSpec,
+  ) {
+    this.tensorSize = 3 * spec.inputSize * spec.inputSize;
+    this.numAnchors = spec.decode.anchors.length / 2;
+  }
+
+  static async load(kind: DetectorKind, settings: SessionSettings): Promise<FaceDetector> {
+    const s = spec(kind);
+    const { session, device } = await createSession(modelPath(s.model), settings);
+    return new FaceDetector(session, device, s);
+  }
+
+  allocateInput(capacity: number): Float32Array {
+    return new Float32Array(capacity * this.tensorSize);
+  }
+
+  /** Letterboxes `image` into slot `slot` of `input`; returns the padding needed to undo it. */
+  prepare(image: RgbImage, input: Float32Array, slot: number): Padding {
+    const { roi, padding } = letterboxRoi(image.width, image.height);
+    imageToTensor(image, roi, this.spec.inputSize, input, slot * this.tensorSize, { range: DETECTOR_RANGE, border: "zero" });
+    return padding;
+  }
+
+  /** Detects faces in the first `count` prepared slots; detections normalized to each original image, best first. */
+  async run(input: Float32Array, count: number, paddings: readonly Padding[]): Promise<Detection[][]> {
+    const size = this.spec.inputSize;
+    const tensor = new ort.Tensor("float32", input.subarray(0, count * this.tensorSize), [count, 3, size, size]);
+    const out = await this.session.run({ input: tensor });
+    const regressors = out.regressors.data as Float32Array;
+    const logits = out.classificators.data as Float32Array;
+    const result: Detection[][] = [];
+    for (let i = 0; i < count; i++) {
+      const raw = decodeDetections(regressors, i * this.numAnchors * 16, logits, i * this.numAnchors, this.spec.decode);
+      result.push(weightedNms(raw).map((d) => removeLetterbox(d, paddings[i])).sort((a, b) => b.score - a.score));
+    }
+    return result;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
