@@ -1,0 +1,23 @@
+/**
+ * The output row NOVA reads: 468 (y, x) pairs normalized to the frame (0,0 = top left), then the face score.
+ * NOVA's renderer draws dims 0..935 as (y*height, x*width) pairs; LibreFace reads dim 936 as the confidence.
+ */
+import { NUM_LANDMARKS, ROW_DIM } from "./types.js";
+
+/** What a row carries when there is no face (or the score is below the threshold). */
+export type NoFaceValue = "zeros" | "nan";
+
+/** Writes one row at `offset` of `out` from normalized x,y,z landmarks. */
+export function writeLandmarkRow(out: Float32Array, offset: number, points: Float32Array, score: number): void {
+  for (let i = 0; i < NUM_LANDMARKS; i++) {
+    out[offset + 2 * i] = points[3 * i + 1];
+    out[offset + 2 * i + 1] = points[3 * i];
+  }
+  out[offset + ROW_DIM - 1] = score;
+}
+
+/** Writes a row without landmarks: only the score (0 when no face was looked for). */
+export function writeEmptyRow(out: Float32Array, offset: number, score: number, fill: NoFaceValue): void {
+  out.fill(fill === "nan" ? Number.NaN : 0, offset, offset + ROW_DIM - 1);
+  out[offset + ROW_DIM - 1] = score;
+}
