@@ -1,0 +1,71 @@
+/**
+ * facemesh: the NOVA module's entry point (nova-plugin.json "entry"). A NOVA host calls
+ *   load(request)                -> the trainer's options resolved and validated, the model sessions created once
+ *   predict(model, request)      -> the inputs opened and checked; the rows, lazily (nothing decoded yet)
+ *   write(model, rows, request)  -> the rows streamed into the output SSI stream, which appears atomically
+ * so memory stays flat however long the video is. The hooks are a thin shell over lib/job.ts and lib/pipeline.ts.
+ */
+import { projectRoot } from "./lib/convert/models.js";
+import type { HookContext, JobRequest } from "./lib/nova/hooks.js";
+import { readManifest, resolveIoIds, type PluginManifest } from "./lib/nova/manifest.js";
+import { readTrainer } from "./lib/nova/trainer.js";
+import { resolveOptions, type FaceMeshOptions } from "./lib/nova/options.js";
+import { FaceMesh } from "./lib/pipeline.js";
+import { openInputs, predictRows, writeLandmarkStream, type OpenedInputs } from "./lib/job.js";
+import type { RowBatch } from "./lib/pipeline.js";
+import { parseDevices } from "./lib/inference/session.js";
+
+export interface FaceMeshModel {
+  mesh: FaceMesh;
+  options: FaceMeshOptions;
+  manifest: PluginManifest;
+}
+
+export interface FaceMeshPrediction {
+  opened: OpenedInputs;
+  rows: AsyncIterable<RowBatch>;
+}
+
+export async function load(request: JobRequest, context: HookContext): Promise<FaceMeshModel> {
+  const manifest = await readManifest(projectRoot());
+  const trainer = await readTrainer(request.trainerPath);
+  const { options, warnings } = resolveOptions(trainer, request.options);
+  for (const w of warnings) context.logger.warn(w);
+  const mesh = await FaceMesh.create({
+    devices: parseDevices(options.device),
+    onFallback: (m) => context.logger.warn(m),
+  });
+  context.logger.info(`facemesh ${manifest.version}: ${JSON.stringify(options)} on ${mesh.device}`);
+  return { mesh, options, manifest };
+}
+
+function requireId(ids: Record<string, string>, id: string, kind: string, manifest: PluginManifest): string {
+  const value = ids[id];
+  if (!value) {
+    const spec = [...manifest.io.inputs, ...manifest.io.outputs].find((s) => s.id === id);
+    const names = spec ? [spec.id, ...spec.aliases].map((n) => `'${n}'`).join(" or ") : `'${id}'`;
+    throw new Error(`missing ${kind} ${names}`);
+  }
+  return value;
+}
+
+export async function predict(model: FaceMeshModel, request: JobRequest, context: HookContext): Promise<FaceMeshPrediction> {
+  const inputs = resolveIoIds(model.manifest.io.inputs, request.inputs);
+  const opened = await openInputs(
+    { video: requireId(inputs, "data", "input video", model.manifest), bbox: inputs.bounding_box, keypoints: inputs.keypoints },
+    context.logger,
+  );
+  if (!opened.hints) context.logger.info("no bounding-box stream: detecting faces on every frame");
+  return { opened, rows: predictRows(model.mesh, opened, { options: model.options }, context) };
+}
+
+export async function write(model: FaceMeshModel, prediction: FaceMeshPrediction, request: JobRequest, context: HookContext): Promise<void> {
+  const outputs = resolveIoIds(model.manifest.io.outputs, request.outputs);
+  const out = requireId(outputs, "landmarks", "output", model.manifest);
+  const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows);
+  context.logger.info(`${out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz`);
+}
+
+export async function dispose(model: FaceMeshModel): Promise<void> {
+  await model.mesh.dispose();
+}
