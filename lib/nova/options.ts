@@ -1,0 +1,155 @@
+/**
+ * Job options: from what a request sends (JSON `options`, older NOVA's `optStr`, CLI flags) to checked, typed
+ * FaceMeshOptions. Defaults come from the trainer's optstr only (facemesh.trainer), so NOVA's option dialog and
+ * the module cannot disagree.
+ */
+import type { OptionSpec, OptionValue, Trainer } from "./trainer.js";
+
+export type FaceMeshDevice = "cpu" | "cuda" | "webgpu";
+export type NoFaceFill = "zeros" | "nan";
+
+export interface FaceMeshOptions {
+  /** A face counts as present when the landmark model's score is above this (0..1). */
+  min_score_thresh: number;
+  /** Frames per model call. */
+  batch_size: number;
+  device: FaceMeshDevice;
+  /** What the landmark values of a frame without a face are. */
+  no_face: NoFaceFill;
+  /** Carry the face from the previous frame's landmarks when the box stream has none / an unusable one. */
+  tracking: boolean;
+}
+
+export interface ResolvedOptions {
+  options: FaceMeshOptions;
+  /** Keys that were given but mean nothing to this module (ignored, to be logged). */
+  warnings: string[];
+}
+
+/**
+ * Upper bound of batch_size. A batch holds its decoded frames and 192x192x3 float32 crops (442 KB each) and the
+ * model's activations (the first layers alone are ~1 MB per crop): 4096 frames of 640x360 video are ~2.8 GB of
+ * frames plus ~6 GB of tensors, and of 1080p video ~25 GB of frames. Throughput stops improving long before
+ * (a few hundred frames fill any GPU), so anything larger is a typo that would only exhaust memory.
+ */
+export const MAX_BATCH_SIZE = 4096;
+
+const DEVICES: readonly FaceMeshDevice[] = ["cpu", "cuda", "webgpu"];
+const NO_FACE_FILLS: readonly NoFaceFill[] = ["zeros", "nan"];
+const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
+
+/**
+ * Parses NOVA's older `optStr` form: "k=v;k2=v2". Values stay text (resolveOptions coerces them); whitespace
+ * around keys and values is dropped; empty parts (";;", a trailing ';') are skipped. Throws on a part without '='.
+ */
+export function parseOptStr(optStr: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of optStr.split(";")) {
+    if (part.trim() === "") continue;
+    const eq = part.indexOf("=");
+    if (eq < 0) throw new Error(`optStr: "${part.trim()}" is not key=value`);
+    const key = part.slice(0, eq).trim();
+    if (key === "") throw new Error(`optStr: "${part.trim()}" has no key`);
+    out[key] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** Parses the JSON `options` form field; it must be a JSON object. */
+export function parseOptionsJson(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`options: not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(`options: expected a JSON object like {"batch_size": 50}, got ${JSON.stringify(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * Trainer defaults, overridden by `raw`. Values may be strings, numbers or booleans (as NOVA, optStr and the CLI
+ * send them); undefined/null mean "not given". Throws on the first invalid value, naming option, value and rule.
+ */
+export function resolveOptions(trainer: Trainer, raw: Record<string, unknown>): ResolvedOptions {
+  const spec = (name: string): OptionSpec => {
+    const s = trainer.options.find((o) => o.name === name);
+    if (!s) throw new Error(`${trainer.path}: the trainer does not declare option "${name}" (it is the source of option defaults)`);
+    return s;
+  };
+  const value = (name: string): unknown => {
+    const given = raw[name];
+    return given === undefined || given === null ? spec(name).default : given;
+  };
+
+  const min_score_thresh = toNumber("min_score_thresh", value("min_score_thresh"));
+  if (!(min_score_thresh >= 0 && min_score_thresh <= 1)) fail("min_score_thresh", value("min_score_thresh"), "must be between 0 and 1");
+
+  const batch_size = toNumber("batch_size", value("batch_size"));
+  if (!Number.isInteger(batch_size) || batch_size < 1 || batch_size > MAX_BATCH_SIZE) {
+    fail("batch_size", value("batch_size"), `must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
+  }
+
+  const options: FaceMeshOptions = {
+    min_score_thresh,
+    batch_size,
+    device: toChoice("device", value("device"), spec("device"), DEVICES),
+    no_face: toChoice("no_face", value("no_face"), spec("no_face"), NO_FACE_FILLS),
+    tracking: toBool("tracking", value("tracking")),
+  };
+
+  const known = new Set<string>(KEYS);
+  const warnings = Object.keys(raw)
+    .filter((k) => !known.has(k))
+    .map((k) => `unknown option "${k}" ignored (known: ${KEYS.join(", ")})`);
+  return { options, warnings };
+}
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? `"${value}"` : String(value);
+}
+
+function fail(name: string, value: unknown, rule: string): never {
+  throw new Error(`option ${name}=${describe(value)}: ${rule}`);
+}
+
+function toNumber(name: string, value: unknown): number {
+  if (typeof value === "number") return value;
+  if (typeof value === "string" && value.trim() !== "") {
+    const v = Number(value.trim());
+    if (!Number.isNaN(v)) return v;
+  }
+  return fail(name, value, "must be a number");
+}
+
+function toBool(name: string, value: unknown): boolean {
+  if (typeof value === "boolean") return value;
+  if (value === 1 || value === 0) return value === 1;
+  if (typeof value === "string") {
+    const t = value.trim().toLowerCase();
+    if (t === "true" || t === "1") return true;
+    if (t === "false" || t === "0") return false;
+  }
+  return fail(name, value, "must be a boolean (True/False, true/false, 1/0)");
+}
+
+/** A LIST option: one of the trainer's declared items (matched case-insensitively, returned as declared) that this code also supports. */
+function toChoice<T extends string>(name: string, value: unknown, spec: OptionSpec, supported: readonly T[]): T {
+  const declared = spec.choices ?? [];
+  if (typeof value !== "string") return fail(name, value, `must be one of ${declared.join(", ")}`);
+  const hit = declared.find((c) => c.toLowerCase() === value.trim().toLowerCase());
+  if (hit === undefined) return fail(name, value, `must be one of ${declared.join(", ")}`);
+  if (!(supported as readonly string[]).includes(hit)) {
+    return fail(name, value, `is declared in the trainer but not supported by this code (supported: ${supported.join(", ")})`);
+  }
+  return hit as T;
+}
+
+/** The defaults alone (what a job with no options runs with). */
+export function defaultOptions(trainer: Trainer): FaceMeshOptions {
+  return resolveOptions(trainer, {}).options;
+}
+
+export type { OptionValue };
