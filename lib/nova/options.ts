@@ -3,7 +3,7 @@
  * FaceMeshOptions. Defaults come from the trainer's optstr only (facemesh.trainer), so NOVA's option dialog and
  * the module cannot disagree.
  */
-import type { OptionSpec, OptionValue, Trainer } from "./trainer.js";
+import type { OptionSpec, Trainer } from "./trainer.js";
 
 export type FaceMeshDevice = "cpu" | "cuda" | "webgpu";
 export type NoFaceFill = "zeros" | "nan";
@@ -152,4 +152,3 @@ export function defaultOptions(trainer: Trainer): FaceMeshOptions {
   return resolveOptions(trainer, {}).options;
 }
 
-export type { OptionValue };
