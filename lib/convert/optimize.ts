@@ -85,16 +85,28 @@ function mergeReshapes(graph: Graph): boolean {
   return changed;
 }
 
-/** Drops Reshapes whose output has the input's static shape (the output name is kept if it is a graph output). */
+/**
+ * Drops Reshapes whose output has the input's static shape. When the output is a graph output, the producer of
+ * the input writes it directly instead (if nothing else reads the input).
+ */
 function dropNoOpReshapes(graph: Graph): boolean {
   const outputs = new Set(graph.outputs.map((o) => o.name));
+  const graphInputs = new Set(graph.inputs.map((i) => i.name));
   let changed = false;
   for (const n of [...graph.nodes]) {
-    if (n.opType !== "Reshape" || outputs.has(n.outputs[0])) continue;
+    if (n.opType !== "Reshape") continue;
     const from = graph.shapes.get(n.inputs[0]);
     const to = graph.shapes.get(n.outputs[0]);
     if (!from || !to || from.join(",") !== to.join(",")) continue;
-    for (const m of graph.nodes) m.inputs = m.inputs.map((i) => (i === n.outputs[0] ? n.inputs[0] : i));
+    const [input, output] = [n.inputs[0], n.outputs[0]];
+    if (outputs.has(output)) {
+      const producer = producers(graph).get(input);
+      const readers = consumers(graph).get(input) ?? [];
+      if (!producer || graphInputs.has(input) || outputs.has(input) || readers.length !== 1) continue;
+      producer.outputs = producer.outputs.map((o) => (o === input ? output : o));
+    } else {
+      for (const m of graph.nodes) m.inputs = m.inputs.map((i) => (i === output ? input : i));
+    }
     graph.nodes.splice(graph.nodes.indexOf(n), 1);
     changed = true;
   }
