@@ -198,9 +198,11 @@ test(".trainer: TrainerEncoder fields, NOVA time strings, io list", () => {
   assert.throws(() => parseTrainerXml("<chain/>", "c.trainer"), /root element must be <trainer>/);
 });
 
-test("cml_info filters match data types by leading parts, case-insensitively", () => {
+test("cml_info filters: super/sub types case-insensitively, specific types by leading ';' parts", () => {
   assert.equal(dataTypeMatches("stream:video", "stream:Video"), true);
   assert.equal(dataTypeMatches("stream:SSIStream", "stream:SSIStream:feature;face;boundingbox"), true);
   assert.equal(dataTypeMatches("stream:SSIStream:feature;face;boundingbox", "stream:SSIStream:feature;face;landmarks"), false);
+  assert.equal(dataTypeMatches("stream:SSIStream:feature;face", "stream:SSIStream:feature;face;landmarks;facemesh"), true);
+  assert.equal(dataTypeMatches("stream:SSIStream:feature;fa", "stream:SSIStream:feature;face"), false, "whole ';' parts only");
   assert.equal(dataTypeMatches("annotation", "stream:Video"), false);
 });

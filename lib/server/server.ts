@@ -70,11 +70,24 @@ function attachment(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
-/** `stream:Video` matches io data `stream:video:...`: the filter's parts, case-insensitively, as a prefix. */
+/**
+ * Whether a cml_info filter entry matches an io's data type: super and sub type equal (case-insensitive) where the
+ * filter gives them, and the filter's specific type a leading part of the io's (`feature;face;landmarks` matches
+ * `feature;face;landmarks;facemesh`).
+ */
 export function dataTypeMatches(filter: string, ioData: string): boolean {
-  const f = filter.split(":").map((s) => s.trim().toLowerCase());
-  const d = ioData.split(":").map((s) => s.trim().toLowerCase());
-  return f.every((part, i) => part === "" || part === d[i]);
+  const split = (s: string) => {
+    const [sup = "", sub = "", ...rest] = s.split(":");
+    return { sup: sup.trim().toLowerCase(), sub: sub.trim().toLowerCase(), specific: rest.join(":").trim().toLowerCase() };
+  };
+  const f = split(filter);
+  const d = split(ioData);
+  if (f.sup && f.sup !== d.sup) return false;
+  if (f.sub && f.sub !== d.sub) return false;
+  if (!f.specific) return true;
+  const fs = f.specific.split(";");
+  const ds = d.specific.split(";");
+  return fs.every((part, i) => part === ds[i]);
 }
 
 function parseFilter(fields: Fields, name: string): string[] | undefined {
