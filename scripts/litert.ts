@@ -11,7 +11,9 @@
  * Threaded build: Emscripten starts each pthread as `new Worker(mainScript)`. The glue file itself cannot be that
  * script in Node (it sits in a "type": "module" package, so Node would load it as ESM, where `require` is
  * missing); we name this module instead, and when it is imported inside such a worker it evaluates the glue the
- * same way, and the glue's last line starts the pthread (see the bottom of this file).
+ * same way, and the glue's last line starts the pthread (see the bottom of this file). The workers load this file
+ * as plain Node ESM, so the threaded build needs the compiled dist/scripts/litert.js (or a TypeScript loader that
+ * worker threads inherit through execArgv, such as `node --import tsx`).
  *
  * Batch: the MediaPipe .tflite files have batch 1 fixed and LiteRT.js exposes no input-resize call (its Wasm API
  * has loadModel/compileModel/run only, and run() checks each input tensor against the model's fixed shape).
@@ -41,7 +43,10 @@ export interface LiteRtOptions {
   variant?: LiteRtVariant;
   /** XNNPack threads per model for the threaded build (default: LiteRT's own choice, the core count). */
   numThreads?: number;
-  /** Receives LiteRT's own log lines (INFO lines and the NPU-registry warning are dropped). Default: console.error. */
+  /**
+   * Receives LiteRT's own log lines (INFO lines and the NPU-registry warning are dropped). Default: console.error.
+   * Only the call that loads the runtime sets it.
+   */
   log?: (line: string) => void;
 }
 
@@ -213,6 +218,7 @@ export async function createLiteRt(options: LiteRtOptions = {}): Promise<LiteRtR
   }
   const { core, liteRt } = await loaded.state;
   const threads = variant === "threaded" ? (options.numThreads ?? liteRt.liteRtWasm.getThreadCount()) : 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`numThreads must be a positive integer, got ${options.numThreads}`);
   return {
     variant,
     threads,
