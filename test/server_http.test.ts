@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { JobStatus } from "../lib/server/job_store.js";
@@ -14,6 +14,7 @@ import { safeJobName } from "../lib/server/job_names.js";
 import {
   eventually,
   expectedFixtureOutput,
+  FIXTURE_CML,
   LOG_LINE,
   loggedPid,
   makeRoot,
@@ -380,4 +381,25 @@ test("/cml_info lists runnable trainers as DISCOVER encodes them, and says why t
   const both = (await client.post("/cml_info", { input_filter: '["stream:Video","stream:SSIStream"]', output_filter: '["stream:SSIStream:feature;face;landmarks"]' })).json<{ trainer_ok: object }>();
   assert.deepEqual(Object.keys(both.trainer_ok), ["modules/fixture/fixture.trainer"]);
   assert.equal((await client.post("/cml_info", { input_filter: "stream:video" })).status, 400);
+});
+
+test("cml_dir may hold links to module folders (as to this project); link loops end; a finished jobID can be reused", async (t) => {
+  const r = makeRoot(t);
+  const cml = path.join(r.root, "cml");
+  mkdirSync(cml);
+  symlinkSync(path.join(FIXTURE_CML, "modules/fixture"), path.join(cml, "linked"));
+  symlinkSync(cml, path.join(cml, "loop"));
+  symlinkSync(FIXTURE_CML, path.join(cml, "fixtures")); // carries .cml-ignore: not listed
+  const { client } = await start(t, { ...r, flags: { ...r.flags, cmlDir: cml } });
+  const info = (await client.post("/cml_info", {})).json<{ trainer_ok: object; trainer_faulty: object }>();
+  assert.deepEqual(Object.keys(info.trainer_ok), ["linked/fixture.trainer"]);
+  assert.deepEqual(info.trainer_faulty, {});
+  for (let round = 1; round <= 2; round++) {
+    const res = await client.post("/process", { ...seedForm("reused", `out/round${round}.stream`), trainerFilePath: "linked\\fixture.trainer" });
+    assert.equal(res.status, 200, res.text());
+    assert.equal(await client.waitFor("reused", [FINISHED, ERROR]), FINISHED, await client.log("reused"));
+    assert.equal(read(path.join(r.workDir, `out/round${round}.stream`)), expectedFixtureOutput({ input_data: r.video, face_bb: r.bbox }));
+  }
+  assert.equal((await client.log("reused")).match(/job received/g)?.length, 1, "a reused id starts a fresh log");
+  assert.equal((await client.request("GET", "/job_status_all")).json<JobSummary[]>().filter((j) => j.job_key === "reused").length, 1);
 });

@@ -21,6 +21,11 @@ export interface LoadedModule {
 /** Folders never searched for trainers: dependencies, VCS data, hidden folders. */
 const SKIP_DIRS = new Set(["node_modules", "__pycache__", "venv", ".venv"]);
 const MAX_DEPTH = 8;
+/**
+ * A folder holding this file is not searched, unless it is cml_dir itself: the server tests' fixture modules
+ * carry it, so pointing cml_dir at (a link to) this project does not offer them to NOVA users.
+ */
+export const IGNORE_MARKER = ".cml-ignore";
 
 /**
  * All `**\/*.trainer` files under cml_dir, as POSIX paths relative to it, sorted. Follows symbolic links (cml_dir
@@ -44,6 +49,7 @@ export async function findTrainers(cmlDir: string): Promise<string[]> {
     } catch {
       return;
     }
+    if (depth > 0 && entries.some((e) => e.name === IGNORE_MARKER)) return;
     for (const e of entries) {
       const abs = path.join(dir, e.name);
       const childRel = rel ? `${rel}/${e.name}` : e.name;
