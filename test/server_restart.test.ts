@@ -30,7 +30,7 @@ async function launch(t: TestContext, r: ServerRoot): Promise<Proc> {
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   });
-  const url = await eventually(() => /listening on (http\S+)/.exec(out)?.[1] ?? (child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 20_000, "server start");
+  const url = await eventually(() => /listening on (http\S+)[\s\S]*\n {2}jobs \d+/.exec(out)?.[1] ?? (child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 20_000, "server start");
   assert.match(out, new RegExp(`log_dir ${String(f.logDir).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`), "NOVA_SERVER_LOG_DIR was read");
   const client = new NovaClient(url);
   t.after(() => client.close());

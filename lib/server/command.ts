@@ -77,9 +77,13 @@ export async function runServe(args: ServeArgs): Promise<void> {
     throw err;
   }
   const c = server.config;
-  console.log(`facemesh NOVA server listening on ${server.url}`);
-  console.log(`  cml_dir ${c.cmlDir}\n  data_dir ${c.dataDir}\n  cache_dir ${c.cacheDir}\n  tmp_dir ${c.tmpDir}\n  log_dir ${c.logDir}\n  jobs ${c.jobs}`);
-  if (c.host === "0.0.0.0" || c.host === "::") console.log("  note: listening on all interfaces; anyone who can reach this port can run jobs and read files the server can read");
+  const open = c.host === "0.0.0.0" || c.host === "::";
+  // One write, so a supervisor reading stdout sees the whole block at once.
+  console.log(
+    `facemesh NOVA server listening on ${server.url}\n` +
+      `  cml_dir ${c.cmlDir}\n  data_dir ${c.dataDir}\n  cache_dir ${c.cacheDir}\n  tmp_dir ${c.tmpDir}\n  log_dir ${c.logDir}\n  jobs ${c.jobs}` +
+      (open ? "\n  note: listening on all interfaces; anyone who can reach this port can run jobs and read files the server can read" : ""),
+  );
   const stop = (signal: string) => {
     console.log(`facemesh server: ${signal}, stopping`);
     server.close().then(() => process.exit(0), () => process.exit(1));
