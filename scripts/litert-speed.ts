@@ -10,7 +10,7 @@
  * LiteRT.js cannot resize inputs, so a batch of N costs N of these calls.
  */
 import { execFileSync } from "node:child_process";
-import { availableParallelism, cpus } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -28,6 +28,12 @@ interface Measurement {
   perSecond: number;
   medianMs: number;
   p90Ms: number;
+  /**
+   * Process CPU time (user + system, all threads) per call. On a shared machine wall time depends on what else
+   * runs; this does much less, so it tells what an idle machine would give (1000 / cpuMsPerCall calls/s for the
+   * one-thread build).
+   */
+  cpuMsPerCall: number;
 }
 
 /** Deterministic input in the model's range; XNNPack's speed does not depend on the pixel values. */
@@ -47,6 +53,7 @@ async function measure(variant: LiteRtVariant, model: ModelName, seconds: number
   const input = syntheticInput(m.inputs[0].shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < 20; i++) await m.run(input); // warm-up: XNNPack packs weights and sets up on first calls
   const times: number[] = [];
+  const cpuStart = process.cpuUsage();
   const start = performance.now();
   while (performance.now() - start < seconds * 1000) {
     const t0 = performance.now();
@@ -54,6 +61,7 @@ async function measure(variant: LiteRtVariant, model: ModelName, seconds: number
     times.push(performance.now() - t0);
   }
   const total = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
   m.delete();
   times.sort((a, b) => a - b);
   return {
@@ -64,13 +72,14 @@ async function measure(variant: LiteRtVariant, model: ModelName, seconds: number
     perSecond: times.length / total,
     medianMs: times[Math.floor(times.length / 2)],
     p90Ms: times[Math.floor(times.length * 0.9)],
+    cpuMsPerCall: (cpu.user + cpu.system) / 1000 / times.length,
   };
 }
 
 function describe(r: Measurement): string {
   return (
     `${r.model} LiteRT.js ${r.variant} (${r.threads} thread${r.threads === 1 ? "" : "s"}): ${r.perSecond.toFixed(1)} inferences/s, ` +
-    `median ${r.medianMs.toFixed(2)} ms, p90 ${r.p90Ms.toFixed(2)} ms, ${r.calls} calls`
+    `median ${r.medianMs.toFixed(2)} ms, p90 ${r.p90Ms.toFixed(2)} ms, CPU ${r.cpuMsPerCall.toFixed(2)} ms/call, ${r.calls} calls`
   );
 }
 
@@ -96,7 +105,8 @@ async function main(): Promise<void> {
     return;
   }
 
-  console.log(`${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores available, Node ${process.version}`);
+  const load = loadavg()[0].toFixed(1);
+  console.log(`${cpus()[0]?.model ?? "unknown CPU"}, ${availableParallelism()} cores, load average ${load}, Node ${process.version}`);
   for (const variant of ["plain", "threaded"] as const) {
     const args = [fileURLToPath(import.meta.url), "--model", model, "--seconds", String(seconds), "--variant", variant, "--json"];
     const out = execFileSync(process.execPath, args, { encoding: "utf8" });
