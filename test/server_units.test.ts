@@ -14,6 +14,7 @@ import { safeJobName } from "../lib/server/job_names.js";
 import { checkAgainstManifest, isActive, mergeOptions, parseDataField, parseOptStr, parseSrc, resolveDataEntries } from "../lib/server/job_request.js";
 import { resolveTrainerPath } from "../lib/server/modules.js";
 import { collectSecretValues, redactForm, scrubText } from "../lib/server/secrets.js";
+import { jobTablePage } from "../lib/server/html.js";
 import { dataTypeMatches } from "../lib/server/server.js";
 import { parseTimeMs, parseTrainerXml, trainerIo } from "../lib/server/trainer_info.js";
 
@@ -205,4 +206,16 @@ test("cml_info filters: super/sub types case-insensitively, specific types by le
   assert.equal(dataTypeMatches("stream:SSIStream:feature;face", "stream:SSIStream:feature;face;landmarks;facemesh"), true);
   assert.equal(dataTypeMatches("stream:SSIStream:feature;fa", "stream:SSIStream:feature;face"), false, "whole ';' parts only");
   assert.equal(dataTypeMatches("annotation", "stream:Video"), false);
+});
+
+test("the job table escapes job ids and module names", () => {
+  const page = jobTablePage(
+    [{ job_key: '<script>alert("x")</script>', job_type: "process", module_name: "a&b", status: "RUNNING", progress: "-", start_time: "", end_time: "", log_path: "", details: "", interactive_url: "" }],
+    "jobs",
+  );
+  assert.ok(!page.includes("<script>alert"), "no markup from a job id");
+  assert.match(page, /&lt;script&gt;alert\(&quot;x&quot;\)&lt;\/script&gt;/);
+  assert.match(page, /a&amp;b/);
+  assert.match(page, /href="\/log\/%3Cscript%3Ealert\(%22x%22\)%3C%2Fscript%3E"/);
+  assert.match(page, /class="cancel"/, "a running job gets a cancel button");
 });
