@@ -18,6 +18,7 @@ import { createProgress } from "./progress.js";
 import { detectToStreams } from "./commands/detect.js";
 import { renderOverlay } from "./commands/render.js";
 import { describeStream } from "./commands/info.js";
+import { serveCommand } from "./server/command.js";
 
 const logger: Logger = {
   info: (m) => process.stderr.write(`${m}\n`),
@@ -137,6 +138,7 @@ async function main(): Promise<void> {
         console.log(a.json ? JSON.stringify(info, null, 2) : formatInfo(info));
       },
     )
+    .command(serveCommand)
     .fail((msg, err, y) => {
       if (err) {
         process.stderr.write(`facemesh: ${err.message}\n`);
