@@ -9,9 +9,11 @@
  * - halfPixel = true (MediaPipe's GL converter, texture coordinates at texel centres): d = 0.5, e = 0.5.
  * Either way the identity ROI (centre = image centre, size = image size, size = image side) reproduces pixels.
  *
- * This runs on every frame (192x192 for the landmark model, 128x128 or 192x192 for the detector), so the
- * affine map is stepped per row and column (no per-pixel trig), interior samples take a branch without
- * clamping, and nothing is allocated.
+ * This runs on every frame (192x192 for the landmark model, 128x128 or 192x192 for the detector), so: the
+ * affine map is evaluated per row and column (no per-pixel trig); each output row is split into the interval
+ * of samples whose four taps are all inside the image (a tight loop, no clamping, range scale folded into the
+ * bilinear weights) and the runs before/after it (clamping or zero taps, fully-outside samples short-cut);
+ * nothing is allocated.
  */
 import type { RgbImage, Roi } from "../types.js";
 
@@ -100,98 +102,142 @@ export function imageToTensor(
   for (let v = 0; v < size; v++) {
     const xr = x00 + v * dxv;
     const yr = y00 + v * dyv;
-    let o = offset + v * size;
-    for (let u = 0; u < size; u++, o++) {
+    const o = offset + v * size;
+    // Samples with 0 <= x < W-1 and 0 <= y < H-1 have all four taps inside. Along a row x and y are monotone in
+    // u, so these samples form one interval [us, ue): estimate it, then settle its ends with the exact test.
+    let us = Math.min(Math.max(spanStart(xr, dxu, xLast), spanStart(yr, dyu, yLast), 0), size);
+    let ue = Math.max(Math.min(spanEnd(xr, dxu, xLast), spanEnd(yr, dyu, yLast), size), us);
+    while (us < ue && !interior(xr + us * dxu, yr + us * dyu, xLast, yLast)) us++;
+    while (ue > us && !interior(xr + (ue - 1) * dxu, yr + (ue - 1) * dyu, xLast, yLast)) ue--;
+    if (us > 0) edgeSpan(image, xr, yr, dxu, dyu, 0, us, zero, out, o, plane, scale, bias);
+    for (let u = us; u < ue; u++) {
+      // Positions by multiplication, exactly as tested above (an accumulated x += dxu could drift past W-1).
+      const x = xr + u * dxu;
+      const y = yr + u * dyu;
+      const xi = x | 0; // x, y >= 0 here, so truncation is floor
+      const yi = y | 0;
+      const fx = x - xi;
+      const fy = y - yi;
+      // Bilinear weights with the range scale folded in: 4 multiplies per channel.
+      const w11 = fx * fy * scale;
+      const w10 = fx * scale - w11;
+      const w01 = fy * scale - w11;
+      const w00 = scale - fx * scale - w01;
+      const i = yi * rowBytes + xi * 3;
+      const j = i + rowBytes;
+      const k = o + u;
+      out[k] = bias + src[i] * w00 + src[i + 3] * w10 + src[j] * w01 + src[j + 3] * w11;
+      out[k + plane] = bias + src[i + 1] * w00 + src[i + 4] * w10 + src[j + 1] * w01 + src[j + 4] * w11;
+      out[k + plane2] = bias + src[i + 2] * w00 + src[i + 5] * w10 + src[j + 2] * w01 + src[j + 5] * w11;
+    }
+    if (ue < size) edgeSpan(image, xr, yr, dxu, dyu, ue, size, zero, out, o, plane, scale, bias);
+  }
+}
+
+function interior(x: number, y: number, xLast: number, yLast: number): boolean {
+  return x >= 0 && x < xLast && y >= 0 && y < yLast;
+}
+
+/** First integer u with p0 + u·dp >= 0 and (for dp < 0) < last; an estimate, refined by the caller. */
+function spanStart(p0: number, dp: number, last: number): number {
+  if (dp > 0) return Math.ceil(-p0 / dp);
+  if (dp < 0) return Math.floor((last - p0) / dp) + 1;
+  return p0 >= 0 && p0 < last ? 0 : Infinity;
+}
+
+/** One past the last integer u with 0 <= p0 + u·dp < last; an estimate, refined by the caller. */
+function spanEnd(p0: number, dp: number, last: number): number {
+  if (dp > 0) return Math.ceil((last - p0) / dp);
+  if (dp < 0) return Math.floor(-p0 / dp) + 1;
+  return p0 >= 0 && p0 < last ? Infinity : 0;
+}
+
+/**
+ * Samples u in [u0, u1) of one output row near or beyond the image edge: taps clamped (replicate) or read as 0
+ * (zero). One call per run of edge pixels, with the border test hoisted out of the loop.
+ */
+function edgeSpan(
+  image: RgbImage,
+  xr: number,
+  yr: number,
+  dxu: number,
+  dyu: number,
+  u0: number,
+  u1: number,
+  zero: boolean,
+  out: Float32Array,
+  o: number,
+  plane: number,
+  scale: number,
+  bias: number,
+): void {
+  const src = image.data;
+  const xLast = image.width - 1;
+  const yLast = image.height - 1;
+  const rowBytes = image.width * 3;
+  const plane2 = 2 * plane;
+  if (zero) {
+    for (let u = u0; u < u1; u++) {
+      const k = o + u;
+      const x = xr + u * dxu;
+      const y = yr + u * dyu;
+      const xf = Math.floor(x);
+      const yf = Math.floor(y);
+      if (xf < -1 || xf > xLast || yf < -1 || yf > yLast) {
+        // No tap inside (the letterbox border): pixel value 0.
+        out[k] = bias;
+        out[k + plane] = bias;
+        out[k + plane2] = bias;
+        continue;
+      }
+      const fx = x - xf;
+      const fy = y - yf;
+      // Weight of each tap, 0 for taps outside the image.
+      const in0x = xf >= 0;
+      const in1x = xf < xLast;
+      const wy0 = yf >= 0 ? (1 - fy) * scale : 0;
+      const wy1 = yf < yLast ? fy * scale : 0;
+      const w00 = in0x ? (1 - fx) * wy0 : 0;
+      const w10 = in1x ? fx * wy0 : 0;
+      const w01 = in0x ? (1 - fx) * wy1 : 0;
+      const w11 = in1x ? fx * wy1 : 0;
+      // Clamped addresses: a tap outside has weight 0, so any in-image address will do.
+      const xa = in0x ? xf : 0;
+      const xb = in1x ? xf + 1 : xLast;
+      const ya = yf >= 0 ? yf : 0;
+      const yb = yf < yLast ? yf + 1 : yLast;
+      const i0 = ya * rowBytes + xa * 3;
+      const i1 = ya * rowBytes + xb * 3;
+      const j0 = yb * rowBytes + xa * 3;
+      const j1 = yb * rowBytes + xb * 3;
+      out[k] = bias + src[i0] * w00 + src[i1] * w10 + src[j0] * w01 + src[j1] * w11;
+      out[k + plane] = bias + src[i0 + 1] * w00 + src[i1 + 1] * w10 + src[j0 + 1] * w01 + src[j1 + 1] * w11;
+      out[k + plane2] = bias + src[i0 + 2] * w00 + src[i1 + 2] * w10 + src[j0 + 2] * w01 + src[j1 + 2] * w11;
+    }
+  } else {
+    for (let u = u0; u < u1; u++) {
+      const k = o + u;
       const x = xr + u * dxu;
       const y = yr + u * dyu;
       const xf = Math.floor(x);
       const yf = Math.floor(y);
       const fx = x - xf;
       const fy = y - yf;
-      let r: number;
-      let gr: number;
-      let bl: number;
-      if (xf >= 0 && yf >= 0 && xf < xLast && yf < yLast) {
-        // Interior: all four taps exist.
-        const i = yf * rowBytes + xf * 3;
-        const j = i + rowBytes;
-        let t = src[i] + (src[i + 3] - src[i]) * fx;
-        let m = src[j] + (src[j + 3] - src[j]) * fx;
-        r = t + (m - t) * fy;
-        t = src[i + 1] + (src[i + 4] - src[i + 1]) * fx;
-        m = src[j + 1] + (src[j + 4] - src[j + 1]) * fx;
-        gr = t + (m - t) * fy;
-        t = src[i + 2] + (src[i + 5] - src[i + 2]) * fx;
-        m = src[j + 2] + (src[j + 5] - src[j + 2]) * fx;
-        bl = t + (m - t) * fy;
-      } else if (zero) {
-        // Taps outside the image read 0.
-        const w00 = (1 - fx) * (1 - fy);
-        const w10 = fx * (1 - fy);
-        const w01 = (1 - fx) * fy;
-        const w11 = fx * fy;
-        const x1 = xf + 1;
-        const y1 = yf + 1;
-        const in0x = xf >= 0 && xf <= xLast;
-        const in1x = x1 >= 0 && x1 <= xLast;
-        const in0y = yf >= 0 && yf <= yLast;
-        const in1y = y1 >= 0 && y1 <= yLast;
-        r = 0;
-        gr = 0;
-        bl = 0;
-        if (in0y) {
-          const row = yf * rowBytes;
-          if (in0x) {
-            const k = row + xf * 3;
-            r += src[k] * w00;
-            gr += src[k + 1] * w00;
-            bl += src[k + 2] * w00;
-          }
-          if (in1x) {
-            const k = row + x1 * 3;
-            r += src[k] * w10;
-            gr += src[k + 1] * w10;
-            bl += src[k + 2] * w10;
-          }
-        }
-        if (in1y) {
-          const row = y1 * rowBytes;
-          if (in0x) {
-            const k = row + xf * 3;
-            r += src[k] * w01;
-            gr += src[k + 1] * w01;
-            bl += src[k + 2] * w01;
-          }
-          if (in1x) {
-            const k = row + x1 * 3;
-            r += src[k] * w11;
-            gr += src[k + 1] * w11;
-            bl += src[k + 2] * w11;
-          }
-        }
-      } else {
-        // Replicate: clamp each tap's coordinate to the image.
-        const xa = xf < 0 ? 0 : xf > xLast ? xLast : xf;
-        const xb = xf + 1 < 0 ? 0 : xf + 1 > xLast ? xLast : xf + 1;
-        const ya = yf < 0 ? 0 : yf > yLast ? yLast : yf;
-        const yb = yf + 1 < 0 ? 0 : yf + 1 > yLast ? yLast : yf + 1;
-        const i0 = ya * rowBytes + xa * 3;
-        const i1 = ya * rowBytes + xb * 3;
-        const j0 = yb * rowBytes + xa * 3;
-        const j1 = yb * rowBytes + xb * 3;
-        let t = src[i0] + (src[i1] - src[i0]) * fx;
-        let m = src[j0] + (src[j1] - src[j0]) * fx;
-        r = t + (m - t) * fy;
-        t = src[i0 + 1] + (src[i1 + 1] - src[i0 + 1]) * fx;
-        m = src[j0 + 1] + (src[j1 + 1] - src[j0 + 1]) * fx;
-        gr = t + (m - t) * fy;
-        t = src[i0 + 2] + (src[i1 + 2] - src[i0 + 2]) * fx;
-        m = src[j0 + 2] + (src[j1 + 2] - src[j0 + 2]) * fx;
-        bl = t + (m - t) * fy;
-      }
-      out[o] = bias + r * scale;
-      out[o + plane] = bias + gr * scale;
-      out[o + plane2] = bias + bl * scale;
+      const w11 = fx * fy * scale;
+      const w10 = fx * scale - w11;
+      const w01 = fy * scale - w11;
+      const w00 = scale - fx * scale - w01;
+      const xa = xf < 0 ? 0 : xf > xLast ? xLast : xf;
+      const xb = xf < 0 ? 0 : xf >= xLast ? xLast : xf + 1;
+      const ya = yf < 0 ? 0 : yf > yLast ? yLast : yf;
+      const yb = yf < 0 ? 0 : yf >= yLast ? yLast : yf + 1;
+      const i0 = ya * rowBytes + xa * 3;
+      const i1 = ya * rowBytes + xb * 3;
+      const j0 = yb * rowBytes + xa * 3;
+      const j1 = yb * rowBytes + xb * 3;
+      out[k] = bias + src[i0] * w00 + src[i1] * w10 + src[j0] * w01 + src[j1] * w11;
+      out[k + plane] = bias + src[i0 + 1] * w00 + src[i1 + 1] * w10 + src[j0 + 1] * w01 + src[j1 + 1] * w11;
+      out[k + plane2] = bias + src[i0 + 2] * w00 + src[i1 + 2] * w10 + src[j0 + 2] * w01 + src[j1 + 2] * w11;
     }
   }
 }
