@@ -12,11 +12,13 @@
  *   pauses ffmpeg), nothing else is buffered.
  * - Buffer ownership: every yielded frame has its own freshly allocated buffer, which stays valid (and is never
  *   written again by the decoder) after later `next()` calls: a consumer may keep a batch of frames. Measured
- *   (lib/video/measure_decode.ts, 2 busy cores): filling a fresh 512x512 frame buffer costs 0.2-0.8 ms, a buffer
- *   from a 51-frame pool 0.2-0.3 ms (both are dominated by writing 786 KB to memory that is not in cache), next to
- *   ~1 ms of ffmpeg CPU per frame and tens of ms of inference: a pool that consumers must release frames to is
- *   not worth its misuse risk. The one copy per frame is from the pipe's read chunks (at most 64 KiB each) into
- *   the frame buffer.
+ *   with lib/video/measure_decode.ts on the shared 2-core machine (load 8-17, so ranges): filling a fresh
+ *   512x512 frame buffer costs 0.2-1.6 ms, one from a 51-frame pool 0.2-0.35 ms (both dominated by writing
+ *   786 KB to memory that is not in cache); all of Node's work per frame (pipe reads, copy, allocation) is
+ *   0.4-0.7 ms CPU, ffmpeg's 1.0-1.2 ms, inference tens of ms. A pool that consumers must release frames to would
+ *   save at most ~1 ms per frame (a few percent) at the price of use-after-release bugs that corrupt results
+ *   silently, so frames are simply allocated. The one copy per frame is from the pipe's read chunks (at most
+ *   64 KiB each) into the frame buffer.
  * - Early exit (`break`, `return()`), an abort signal or an error kill ffmpeg (SIGKILL) and wait for it to exit,
  *   so no process or zombie outlives the generator.
  */

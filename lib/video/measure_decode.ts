@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const files = process.argv.slice(2);
   if (files.length === 0) files.push(path.resolve(here, "../../../../shared/data/liveportrait/d12.mp4"));
-  console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "unknown"}), node ${process.version}`);
+  console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "unknown"}), node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   for (const file of files) {
     await measureDecode(file, "auto"); // warm the page cache and the binary
     for (const threads of ["auto", 1, 2, 4] as const) {
