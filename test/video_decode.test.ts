@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
+import { rename } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RgbImage } from "../lib/types.js";
@@ -218,6 +219,24 @@ describe("decodeFrames: still images", () => {
     const got = await readImage(file);
     assert.deepEqual([got.width, got.height], [20, 10]);
     assert.deepEqual(got.data, img.data);
+  });
+});
+
+describe("decodeFrames: awkward file names", () => {
+  // ':' would be read as a protocol prefix, '%' as an image-sequence pattern.
+  test("a video and an image named with spaces, ':', '%' and non-ASCII letters", async () => {
+    // Made under plain names (the helpers pass paths to ffmpeg as they are), then renamed.
+    const video = path.join(dir, "clip 1:%d é.mp4");
+    await rename(await makeVideo(path.join(dir, "plain_clip.mp4"), { codec: "h264", frames: 3, image: quadrantImage(W, H) }), video);
+    const v = await decodeAll(video);
+    assert.equal(v.frames.length, 3);
+    assertQuadrants(v.frames[0]!, QUADRANTS, "odd-named video");
+    const img = gradientImage(9, 7);
+    const still = path.join(dir, "still 100%d:é.png");
+    await rename(await makeImage(path.join(dir, "plain_still.png"), img), still);
+    const s = await decodeAll(still);
+    assert.equal(s.info.isImage, true);
+    assert.deepEqual(s.frames.map((f) => f.data), [img.data]);
   });
 });
 

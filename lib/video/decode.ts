@@ -26,7 +26,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { RgbImage } from "../types.js";
-import { ffmpegInputUrl, probeVideo, type VideoInfo } from "./probe.js";
+import { ffmpegInputArgs, probeVideo, type VideoInfo } from "./probe.js";
 import { resolveTool, StderrTail } from "./tools.js";
 
 export interface DecodedFrame extends RgbImage {
@@ -56,8 +56,7 @@ export function decodeArgs(info: Pick<VideoInfo, "path" | "streamIndex">, thread
     "-loglevel",
     "level+info",
     ...(threads !== undefined ? ["-threads", String(threads)] : []),
-    "-i",
-    ffmpegInputUrl(info.path),
+    ...ffmpegInputArgs(info.path),
     "-map",
     `0:${info.streamIndex}`,
     "-vsync",

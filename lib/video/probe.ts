@@ -104,6 +104,19 @@ export function ffmpegInputUrl(absPath: string): string {
   return `file:${absPath}`;
 }
 
+/** Extensions of the still-image formats ffmpeg's image2 demuxer reads. */
+const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pnm", ".webp", ".tif", ".tiff"]);
+
+/**
+ * The input arguments (ending with `-i <url>`) for ffmpeg/ffprobe. The image2 demuxer reads '%' in a file name as
+ * a frame-number pattern (img%03d.png): an image whose name contains '%' is opened with pattern matching off.
+ * (The option cannot be passed for every input: ffmpeg refuses options the chosen demuxer does not know.)
+ */
+export function ffmpegInputArgs(absPath: string): string[] {
+  const literalImage = absPath.includes("%") && IMAGE_EXTENSIONS.has(path.extname(absPath).toLowerCase());
+  return [...(literalImage ? ["-f", "image2", "-pattern_type", "none"] : []), "-i", ffmpegInputUrl(absPath)];
+}
+
 function stderrSummary(stderr: string): string {
   const lines = stderr
     .split(/\r?\n/)
@@ -168,8 +181,8 @@ export async function probeVideo(file: string, opts: ProbeOptions = {}): Promise
   if (size === 0) throw new Error(`${abs}: video file is empty (0 bytes)`);
 
   const bin = await resolveTool("ffprobe", opts.ffprobe);
-  const url = ffmpegInputUrl(abs);
-  const res = await runFfprobe(bin, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-i", url], opts.signal);
+  const input = ffmpegInputArgs(abs);
+  const res = await runFfprobe(bin, ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", ...input], opts.signal);
   if (opts.signal?.aborted) throw opts.signal.reason;
   if (res.error) {
     const why = stderrSummary(res.stderr);
@@ -223,7 +236,7 @@ export async function probeVideo(file: string, opts: ProbeOptions = {}): Promise
   if (frameCount === undefined && opts.countPackets !== false) {
     const counted = await runFfprobe(
       bin,
-      ["-v", "error", "-print_format", "json", "-count_packets", "-select_streams", String(video.index), "-show_entries", "stream=nb_read_packets", "-i", url],
+      ["-v", "error", "-print_format", "json", "-count_packets", "-select_streams", String(video.index), "-show_entries", "stream=nb_read_packets", ...input],
       opts.signal,
     );
     if (opts.signal?.aborted) throw opts.signal.reason;
