@@ -82,6 +82,17 @@ describe("encodeVideo", () => {
     assert.deepEqual(decoded!.data, img.data);
   });
 
+  test("names with '%', ':' and spaces are taken literally", async () => {
+    const img = gradientImage(5, 4);
+    const out = path.join(dir, "frame 100%d:x.png");
+    await encodeVideo(out, [img], { fps: 1 });
+    const [decoded] = await decodeAll(out);
+    assert.deepEqual(decoded!.data, img.data);
+    const video = path.join(dir, "clip %03d: 2.mp4");
+    await encodeVideo(video, [solidImage(16, 16, [9, 9, 9]), solidImage(16, 16, [9, 9, 9])], { fps: 5 });
+    assert.equal((await probeVideo(video)).frameCount, 2);
+  });
+
   test("a .png output refuses a second frame and leaves nothing behind", async () => {
     const out = path.join(dir, "two.png");
     await assert.rejects(encodeVideo(out, [gradientImage(8, 8), gradientImage(8, 8)], { fps: 1 }), /holds one image/);

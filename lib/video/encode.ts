@@ -71,7 +71,8 @@ function rateArg(fps: FrameRate): string {
 export function encodeArgs(width: number, height: number, outUrl: string, kind: OutputKind, opts: Pick<EncodeOptions, "fps" | "crf" | "preset">): string[] {
   const input = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", `${width}x${height}`, "-r", kind.png ? "1" : rateArg(opts.fps), "-i", "pipe:0"];
   const output = kind.png
-    ? ["-frames:v", "1", "-c:v", "png", "-pix_fmt", "rgb24", "-f", "image2"]
+    ? // -update 1: write the one file named, never reading '%' in the name as a frame-number pattern.
+      ["-frames:v", "1", "-c:v", "png", "-pix_fmt", "rgb24", "-f", "image2", "-update", "1"]
     : [
         "-vf",
         "pad=ceil(iw/2)*2:ceil(ih/2)*2",
