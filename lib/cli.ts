@@ -44,6 +44,9 @@ async function main(): Promise<void> {
   const trainerPath = path.join(projectRoot(), "facemesh.trainer");
   await yargs(hideBin(process.argv))
     .scriptName("facemesh")
+    // Off: with yargs' boolean negation, `--no-face nan` parses as face=false plus a stray "nan" and fails as
+    // unknown arguments. `--no-tracking` is declared as an option of its own instead.
+    .parserConfiguration({ "boolean-negation": false })
     .strict()
     .demandCommand(1, "name a command")
     .command(
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
             .option("device", { type: "string", default: "cpu", describe: 'cpu, cuda, webgpu, a fallback list like "cuda,cpu", or auto' })
             .option("no-face", { type: "string", choices: ["zeros", "nan"], describe: "landmark values of rows without a face" })
             .option("tracking", { type: "boolean", describe: "rotation from the previous frame's landmarks (bbox mode; default on)" })
+            .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("detector", { type: "string", choices: ["short", "full"], default: "short", describe: "BlazeFace model when there is no bbox stream" })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores)" }),
         ),
@@ -69,7 +73,9 @@ async function main(): Promise<void> {
         if (a.minScoreThresh !== undefined) raw.min_score_thresh = a.minScoreThresh;
         if (a.batchSize !== undefined) raw.batch_size = a.batchSize;
         if (a.noFace !== undefined) raw.no_face = a.noFace;
+        if (a.noTracking && a.tracking) throw new Error("--tracking and --no-tracking contradict each other: give one");
         if (a.tracking !== undefined) raw.tracking = a.tracking;
+        if (a.noTracking) raw.tracking = false;
         const devices = parseDevices(a.device);
         const { options } = resolveOptions(await readTrainer(trainerPath), raw);
         await runJob(a.input, a.out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
