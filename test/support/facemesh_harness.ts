@@ -227,9 +227,10 @@ export async function decodeAll(file: string): Promise<{ info: VideoInfo; frames
  *           (static-mode eye line within 1 degree of horizontal), "0" leaves its 45-degree tilt.
  *   layout  "square": 512x512; "wide": the 360x360 window padded to 640x360 (face right of centre), so that a
  *           y/x mix-up cannot go unnoticed.
+ *   intraOnly  every frame a key frame (-g 1): frames of similar size, so a truncated copy decodes part way.
  * A file ending in .png/.jpg gets one frame; anything else an H.264 video of `frames` frames.
  */
-export async function makeFaceClip(file: string, opts: { frames?: number; fps?: number; angle?: string; layout?: "square" | "wide" }): Promise<string> {
+export async function makeFaceClip(file: string, opts: { frames?: number; fps?: number; angle?: string; layout?: "square" | "wide"; intraOnly?: boolean }): Promise<string> {
   const fps = opts.fps ?? 25;
   const geometry = opts.layout === "wide" ? "scale=360:360" : "scale=512:512";
   const pad = opts.layout === "wide" ? ",pad=640:360:220:0" : "";
@@ -242,7 +243,7 @@ export async function makeFaceClip(file: string, opts: { frames?: number; fps?: 
     "-loop", "1", "-framerate", String(fps), "-i", samplePhoto(),
     "-frames:v", String(opts.frames ?? 10),
     "-vf", `${filter},format=yuv420p`,
-    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "12", file,
+    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "12", ...(opts.intraOnly ? ["-g", "1"] : []), file,
   ]);
   return file;
 }
