@@ -228,13 +228,15 @@ export async function decodeAll(file: string): Promise<{ info: VideoInfo; frames
  *   layout  "square": 512x512; "wide": the 360x360 window padded to 640x360 (face right of centre), so that a
  *           y/x mix-up cannot go unnoticed.
  *   intraOnly  every frame a key frame (-g 1): frames of similar size, so a truncated copy decodes part way.
+ *   blackFrames  frame indices painted black (no face), e.g. [0, 1, 2, 8].
  * A file ending in .png/.jpg gets one frame; anything else an H.264 video of `frames` frames.
  */
-export async function makeFaceClip(file: string, opts: { frames?: number; fps?: number; angle?: string; layout?: "square" | "wide"; intraOnly?: boolean }): Promise<string> {
+export async function makeFaceClip(file: string, opts: { frames?: number; fps?: number; angle?: string; layout?: "square" | "wide"; intraOnly?: boolean; blackFrames?: readonly number[] }): Promise<string> {
   const fps = opts.fps ?? 25;
   const geometry = opts.layout === "wide" ? "scale=360:360" : "scale=512:512";
   const pad = opts.layout === "wide" ? ",pad=640:360:220:0" : "";
-  const filter = `crop=760:760:1280:60,${geometry},rotate=a='${opts.angle ?? "0"}':c=black${pad}`;
+  const black = opts.blackFrames?.length ? `,drawbox=c=black:t=fill:enable='${opts.blackFrames.map((n) => `eq(n,${n})`).join("+")}'` : "";
+  const filter = `crop=760:760:1280:60,${geometry},rotate=a='${opts.angle ?? "0"}':c=black${pad}${black}`;
   if (/\.(png|jpe?g)$/i.test(file)) {
     await ffmpeg(["-i", samplePhoto(), "-frames:v", "1", "-vf", filter, ...(/\.jpe?g$/i.test(file) ? ["-q:v", "2"] : []), file]);
     return file;
