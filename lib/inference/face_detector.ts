@@ -4,7 +4,6 @@
  * range [-1,1]), run, decode against SSD anchors (TensorsToDetectionsCalculator), weighted NMS
  * (NonMaxSuppressionCalculator) and undo the letterbox (DetectionLetterboxRemovalCalculator).
  */
-import * as ort from "onnxruntime-node";
 import type { Detection, RgbImage } from "../types.js";
 import { modelPath } from "../convert/models.js";
 import { imageToTensor } from "../calculators/image_to_tensor.js";
@@ -12,7 +11,7 @@ import { letterboxRoi, removeLetterbox, type Padding } from "../calculators/lett
 import { FULL_RANGE_ANCHOR_OPTIONS, SHORT_RANGE_ANCHOR_OPTIONS, ssdAnchors } from "../calculators/ssd_anchors.js";
 import { decodeDetections, FULL_RANGE_DECODE, SHORT_RANGE_DECODE, type DetectorDecodeOptions } from "../calculators/tensors_to_detections.js";
 import { weightedNms } from "../calculators/non_max_suppression.js";
-import { createSession, type Device, type SessionSettings } from "./session.js";
+import { allocateSharedFloat32, createSession, type Device, type ModelSession, type SessionSettings } from "./session.js";
 
 export type DetectorKind = "short" | "full";
 
@@ -36,8 +35,7 @@ export class FaceDetector {
   private readonly numAnchors: number;
 
   private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly device: Device,
+    private readonly session: ModelSession,
     private readonly spec: DetectorSpec,
   ) {
     this.tensorSize = 3 * spec.inputSize * spec.inputSize;
@@ -46,12 +44,16 @@ export class FaceDetector {
 
   static async load(kind: DetectorKind, settings: SessionSettings): Promise<FaceDetector> {
     const s = spec(kind);
-    const { session, device } = await createSession(modelPath(s.model), settings);
-    return new FaceDetector(session, device, s);
+    return new FaceDetector(await createSession(modelPath(s.model), settings), s);
   }
 
+  get device(): Device {
+    return this.session.device;
+  }
+
+  /** A buffer for up to `capacity` letterboxed images (shared memory, see LandmarkModel.allocateInput): allocate once, reuse. */
   allocateInput(capacity: number): Float32Array {
-    return new Float32Array(capacity * this.tensorSize);
+    return allocateSharedFloat32(capacity * this.tensorSize);
   }
 
   /** Letterboxes `image` into slot `slot` of `input`; returns the padding needed to undo it. */
@@ -63,17 +65,21 @@ export class FaceDetector {
 
   /** Detects faces in the first `count` prepared slots; detections normalized to each original image, best first. */
   async run(input: Float32Array, count: number, paddings: readonly Padding[]): Promise<Detection[][]> {
+    return (await this.runTimed(input, count, paddings)).detections;
+  }
+
+  /** run(), plus the time the model call spent inside onnxruntime (ms). */
+  async runTimed(input: Float32Array, count: number, paddings: readonly Padding[]): Promise<{ detections: Detection[][]; ms: number }> {
     const size = this.spec.inputSize;
-    const tensor = new ort.Tensor("float32", input.subarray(0, count * this.tensorSize), [count, 3, size, size]);
-    const out = await this.session.run({ input: tensor });
-    const regressors = out.regressors.data as Float32Array;
-    const logits = out.classificators.data as Float32Array;
+    const { outputs, ms } = await this.session.run(input.subarray(0, count * this.tensorSize), [count, 3, size, size]);
+    const regressors = outputs.regressors;
+    const logits = outputs.classificators;
     const result: Detection[][] = [];
     for (let i = 0; i < count; i++) {
       const raw = decodeDetections(regressors, i * this.numAnchors * 16, logits, i * this.numAnchors, this.spec.decode);
       result.push(weightedNms(raw).map((d) => removeLetterbox(d, paddings[i])).sort((a, b) => b.score - a.score));
     }
-    return result;
+    return { detections: result, ms };
   }
 
   async dispose(): Promise<void> {

@@ -2,10 +2,9 @@
  * The face_landmark model (MediaPipe FaceLandmarkCpu's InferenceCalculator), run on batches of 192x192 crops.
  * Input: planar RGB in [0,1] ([batch,3,192,192]); outputs: 468 x,y,z in crop pixels and the face-flag logit.
  */
-import * as ort from "onnxruntime-node";
 import { LANDMARK_INPUT_SIZE, NUM_LANDMARKS } from "../types.js";
 import { modelPath } from "../convert/models.js";
-import { createSession, type Device, type SessionSettings } from "./session.js";
+import { allocateSharedFloat32, createSession, type Device, type ModelSession, type SessionSettings } from "./session.js";
 
 export const LANDMARK_TENSOR_SIZE = 3 * LANDMARK_INPUT_SIZE * LANDMARK_INPUT_SIZE;
 export const LANDMARK_VALUES = NUM_LANDMARKS * 3;
@@ -15,29 +14,33 @@ export interface LandmarkBatch {
   landmarks: Float32Array;
   /** count face-flag logits. */
   logits: Float32Array;
+  /** Time the call spent inside onnxruntime (ms). */
+  ms: number;
 }
 
 export class LandmarkModel {
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    readonly device: Device,
-  ) {}
+  private constructor(private readonly session: ModelSession) {}
 
   static async load(settings: SessionSettings, path = modelPath("face_landmark")): Promise<LandmarkModel> {
-    const { session, device } = await createSession(path, settings);
-    return new LandmarkModel(session, device);
+    return new LandmarkModel(await createSession(path, settings));
   }
 
-  /** A buffer for up to `capacity` crops; fill crop i at offset i * LANDMARK_TENSOR_SIZE. */
+  get device(): Device {
+    return this.session.device;
+  }
+
+  /**
+   * A buffer for up to `capacity` crops; fill crop i at offset i * LANDMARK_TENSOR_SIZE. Shared memory, so the
+   * inference thread reads it without a copy: allocate once, reuse for every batch.
+   */
   static allocateInput(capacity: number): Float32Array {
-    return new Float32Array(capacity * LANDMARK_TENSOR_SIZE);
+    return allocateSharedFloat32(capacity * LANDMARK_TENSOR_SIZE);
   }
 
   /** Runs the first `count` crops of `input`. The input buffer must not be touched until the promise settles. */
   async run(input: Float32Array, count: number): Promise<LandmarkBatch> {
-    const tensor = new ort.Tensor("float32", input.subarray(0, count * LANDMARK_TENSOR_SIZE), [count, 3, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE]);
-    const out = await this.session.run({ input: tensor });
-    return { landmarks: out.landmarks.data as Float32Array, logits: out.face_flag.data as Float32Array };
+    const { outputs, ms } = await this.session.run(input.subarray(0, count * LANDMARK_TENSOR_SIZE), [count, 3, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE]);
+    return { landmarks: outputs.landmarks, logits: outputs.face_flag, ms };
   }
 
   async dispose(): Promise<void> {

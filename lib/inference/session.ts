@@ -5,9 +5,22 @@
  * the user opts in with ONNXRUNTIME_NODE_INSTALL=cuda12 at `npm ci`), "webgpu" (bundled with onnxruntime-node on
  * Linux; needs a Vulkan loader and a GPU). A device *list* such as "cuda,cpu" means "the first that loads":
  * the fallback is announced, never silent. A single device that cannot load is an error.
+ *
+ * Where the model runs: onnxruntime-node computes `session.run` synchronously on the calling thread (the promise
+ * it returns is settled after the work, from a setImmediate), so a session on the JS thread blocks everything
+ * else (reading the decoder's pipe, cropping, writing) for the whole call. By default the sessions live on one
+ * shared inference thread (session_worker.ts) and `run` is truly asynchronous: the pipeline crops batch k+1 while
+ * batch k is in the model. Inputs are passed through shared memory (allocateSharedFloat32), outputs are moved
+ * back without a copy. `thread: "main"` keeps the session on the calling thread (for measurements).
  */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
+import { rewriteForCpu } from "./cpu_graph.js";
+import type { WorkerReply, WorkerRequest } from "./session_worker.js";
 
 export type Device = "cpu" | "cuda" | "webgpu";
 export const DEVICES: readonly Device[] = ["cpu", "cuda", "webgpu"];
@@ -19,11 +32,137 @@ export interface SessionSettings {
   threads?: number;
   /** Told about a fallback from a preferred device to the next. */
   onFallback?: (message: string) => void;
+  /**
+   * "worker" (default): the shared inference thread (the calling thread when the compiled worker is missing,
+   * i.e. when running from the TypeScript sources); "main": the calling thread (blocks it during run).
+   */
+  thread?: SessionThread;
+  /**
+   * Whether onnxruntime's intra-op threads busy-wait for work between operators (its default). Default false:
+   * see sessionOptions.
+   */
+  spinning?: boolean;
+  /**
+   * Largest batch handed to onnxruntime in one call; bigger batches are run in chunks of this size (outputs are
+   * concatenated, results are the same). Default: CPU_MODEL_BATCH on the CPU, no limit on GPUs.
+   */
+  modelBatch?: number;
+  /** Give the CPU provider the NCHWc-friendly equivalent graph (cpu_graph.ts); default true. */
+  cpuGraphRewrite?: boolean;
 }
 
-export interface LoadedSession {
-  session: ort.InferenceSession;
-  device: Device;
+/**
+ * On the CPU, small model calls are faster per face than large ones: a chunk's activations stay in the caches
+ * (bench/README.md: measured per batch size). The pipeline's batch_size still sets how many frames are
+ * prepared and written together.
+ */
+export const CPU_MODEL_BATCH = 8;
+
+export type SessionThread = "worker" | "main";
+
+/** One model call's outputs (by output name, batch-major) and how long the call took inside onnxruntime. */
+export interface ModelRun {
+  outputs: Record<string, Float32Array>;
+  ms: number;
+}
+
+/** A loaded model, wherever it runs. */
+export interface ModelSession {
+  readonly device: Device;
+  readonly thread: SessionThread;
+  readonly inputName: string;
+  readonly outputNames: readonly string[];
+  /**
+   * Runs the model on `input` (float32, shape `dims`). The input must not be written until the promise settles.
+   * Inputs from allocateSharedFloat32 reach the inference thread without a copy.
+   */
+  run(input: Float32Array, dims: number[]): Promise<ModelRun>;
+  release(): Promise<void>;
+}
+
+/**
+ * What onnxruntime is given for `modelPath` on `device`: the file itself, or on the CPU (unless turned off) the
+ * bytes of its NCHWc-friendly equivalent (cpu_graph.ts). Used on both threads.
+ */
+export async function modelSource(modelPath: string, device: Device, cpuGraphRewrite: boolean): Promise<string | Uint8Array> {
+  if (device !== "cpu" || !cpuGraphRewrite) return modelPath;
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(modelPath);
+  } catch (err) {
+    throw new Error(`cannot read ${modelPath}: ${(err as Error).message}`);
+  }
+  return rewriteForCpu(bytes).bytes;
+}
+
+/** The model-call batch limit for a device (SessionSettings.modelBatch). */
+export function modelBatchFor(device: Device, modelBatch: number | undefined): number {
+  if (modelBatch !== undefined) {
+    if (!(Number.isInteger(modelBatch) || modelBatch === Number.POSITIVE_INFINITY) || modelBatch < 1) {
+      throw new Error(`modelBatch must be a positive integer (or Infinity: no limit), got ${modelBatch}`);
+    }
+    return modelBatch;
+  }
+  return device === "cpu" ? CPU_MODEL_BATCH : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Runs `input` ([batch, ...dims]) through `session` in chunks of at most `maxBatch` items, concatenating each
+ * output along the batch dimension. Shared-memory inputs (which onnxruntime-node refuses) are copied chunk by
+ * chunk into `scratch.buffer`, which grows to one chunk and is then reused. Used on both threads.
+ */
+export async function runChunked(
+  session: ort.InferenceSession,
+  input: Float32Array,
+  dims: readonly number[],
+  maxBatch: number,
+  scratch: { buffer: Float32Array },
+): Promise<ModelRun> {
+  const batch = dims[0];
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`model input batch must be a positive integer, got ${batch}`);
+  const item = input.length / batch;
+  if (!Number.isInteger(item) || item !== dims.slice(1).reduce((a, b) => a * b, 1)) {
+    throw new Error(`model input holds ${input.length} values, shape [${dims.join(",")}] needs ${dims.reduce((a, b) => a * b, 1)}`);
+  }
+  const step = Math.min(maxBatch, batch);
+  const inputName = session.inputNames[0];
+  let outputs: Record<string, Float32Array> | null = null;
+  let ms = 0;
+  for (let start = 0; start < batch; start += step) {
+    const n = Math.min(step, batch - start);
+    let data = input.subarray(start * item, (start + n) * item);
+    if (data.buffer instanceof SharedArrayBuffer) {
+      if (scratch.buffer.length < data.length) scratch.buffer = new Float32Array(step * item);
+      scratch.buffer.set(data);
+      data = scratch.buffer.subarray(0, data.length);
+    }
+    const t0 = performance.now();
+    const out = await session.run({ [inputName]: new ort.Tensor("float32", data, [n, ...dims.slice(1)]) });
+    ms += performance.now() - t0;
+    if (n === batch) {
+      // One call: hand onnxruntime's own output arrays over.
+      outputs = {};
+      for (const name of session.outputNames) outputs[name] = out[name].data as Float32Array;
+      break;
+    }
+    if (!outputs) {
+      outputs = {};
+      for (const name of session.outputNames) outputs[name] = new Float32Array(((out[name].data as Float32Array).length / n) * batch);
+    }
+    for (const name of session.outputNames) {
+      const part = out[name].data as Float32Array;
+      outputs[name].set(part, (part.length / n) * start);
+    }
+  }
+  return { outputs: outputs!, ms };
+}
+
+/**
+ * Float32 memory for model inputs, backed by a SharedArrayBuffer so that the inference thread reads it in place.
+ * Allocate once per batch buffer and reuse it.
+ */
+export function allocateSharedFloat32(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
 }
 
 /** Parses "cpu", "cuda,cpu", "auto" (= cuda,webgpu,cpu). */
@@ -51,29 +190,208 @@ function providerHint(device: Device): string {
   }
 }
 
-function sessionOptions(device: Device, threads: number | undefined): ort.InferenceSession.SessionOptions {
+
+/**
+ * Session options. Each choice was measured on the 2-core bench machine (bench/README.md has the numbers):
+ * - graph optimization "all" (constant folding, Conv+Add fusion, and on x86 the NCHWc blocked layout);
+ * - sequential execution, one inter-op thread: one model call at a time, nothing to run in parallel inside it;
+ * - no spinning: by default onnxruntime's pool threads busy-wait between operators, which on a small machine
+ *   takes the core away from ffmpeg and from the JS thread preparing the next batch.
+ */
+export function sessionOptions(device: Device, settings: Pick<SessionSettings, "threads" | "spinning">): ort.InferenceSession.SessionOptions {
+  const spin = settings.spinning === true ? "1" : "0";
   return {
     executionProviders: [device],
     graphOptimizationLevel: "all",
-    // One model call at a time per session: inter-op parallelism only adds thread contention on small CPUs.
     executionMode: "sequential",
     interOpNumThreads: 1,
-    intraOpNumThreads: threads ?? Math.max(1, os.availableParallelism()),
+    intraOpNumThreads: settings.threads ?? Math.max(1, os.availableParallelism()),
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   };
 }
 
 /** Creates a session on the first device of the list that loads. */
-export async function createSession(modelPath: string, settings: SessionSettings): Promise<LoadedSession> {
+export async function createSession(modelPath: string, settings: SessionSettings): Promise<ModelSession> {
   const failures: string[] = [];
   for (const device of settings.devices) {
     try {
-      const session = await ort.InferenceSession.create(modelPath, sessionOptions(device, settings.threads));
+      const options = sessionOptions(device, settings);
+      const maxBatch = modelBatchFor(device, settings.modelBatch);
+      const load: LoadSpec = { modelPath, device, options, maxBatch, cpuGraphRewrite: settings.cpuGraphRewrite ?? true };
+      const onWorker = (settings.thread ?? "worker") === "worker" && workerAvailable();
+      const session = onWorker ? await WorkerSession.load(load) : await MainThreadSession.load(load);
       if (failures.length > 0) settings.onFallback?.(`${failures.join("; ")}; using ${device}`);
-      return { session, device };
+      return session;
     } catch (err) {
       const reason = (err as Error).message.split("\n")[0];
       failures.push(`device ${device} could not load ${modelPath}: ${reason} (${providerHint(device)})`);
     }
   }
   throw new Error(failures.join("; "));
+}
+
+/** Everything needed to create one session. */
+interface LoadSpec {
+  modelPath: string;
+  device: Device;
+  options: ort.InferenceSession.SessionOptions;
+  maxBatch: number;
+  cpuGraphRewrite: boolean;
+}
+
+/** A session on the calling thread. */
+class MainThreadSession implements ModelSession {
+  readonly thread = "main";
+  private readonly scratch = { buffer: new Float32Array(0) };
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly device: Device,
+    private readonly maxBatch: number,
+  ) {}
+
+  static async load(spec: LoadSpec): Promise<MainThreadSession> {
+    const source = await modelSource(spec.modelPath, spec.device, spec.cpuGraphRewrite);
+    const session = typeof source === "string" ? await ort.InferenceSession.create(source, spec.options) : await ort.InferenceSession.create(source, spec.options);
+    return new MainThreadSession(session, spec.device, spec.maxBatch);
+  }
+
+  get inputName(): string {
+    return this.session.inputNames[0];
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  run(input: Float32Array, dims: number[]): Promise<ModelRun> {
+    return runChunked(this.session, input, dims, this.maxBatch, this.scratch);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+const WORKER_URL = new URL("./session_worker.js", import.meta.url);
+
+/**
+ * The inference thread needs the compiled worker next to this module (dist/lib/inference/). Run from the
+ * TypeScript sources (a TS loader), it is not there: sessions then stay on the calling thread.
+ */
+function workerAvailable(): boolean {
+  return existsSync(fileURLToPath(WORKER_URL));
+}
+
+type Pending = { resolve: (reply: WorkerReply) => void; reject: (err: Error) => void };
+
+/**
+ * The process's one inference thread, shared by all worker-hosted sessions (so two models never compete for the
+ * cores at once). Started on the first load, stopped when its last session is released. It keeps the process
+ * alive only while a request is outstanding, so a program that forgets to release its sessions still exits.
+ */
+class InferenceThread {
+  private static current: InferenceThread | undefined;
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextReq = 1;
+  private sessions = 0;
+  private dead: Error | undefined;
+
+  private constructor() {
+    // No inherited node flags: the worker is plain compiled JavaScript, and flags of the parent's own command
+    // line (--input-type, --eval, a test runner's) can make a worker refuse to start.
+    this.worker = new Worker(WORKER_URL, { execArgv: [] });
+    this.worker.unref();
+    this.worker.on("message", (reply: WorkerReply) => this.settle(reply));
+    this.worker.on("error", (err) => this.fail(new Error(`inference thread failed: ${err.message}`)));
+    this.worker.on("exit", (code) => this.fail(new Error(`inference thread exited (code ${code})`)));
+  }
+
+  static acquire(): InferenceThread {
+    const t = InferenceThread.current && !InferenceThread.current.dead ? InferenceThread.current : new InferenceThread();
+    InferenceThread.current = t;
+    t.sessions++;
+    return t;
+  }
+
+  /** Drops one session's hold; the last one stops the thread. */
+  async releaseOne(): Promise<void> {
+    if (--this.sessions > 0) return;
+    if (InferenceThread.current === this) InferenceThread.current = undefined;
+    this.dead ??= new Error("inference thread stopped");
+    await this.worker.terminate();
+  }
+
+  request(msg: WorkerRequest): Promise<WorkerReply> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise<WorkerReply>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(msg.req, { resolve, reject });
+      this.worker.postMessage(msg);
+    });
+  }
+
+  newRequestId(): number {
+    return this.nextReq++;
+  }
+
+  private settle(reply: WorkerReply): void {
+    const p = this.pending.get(reply.req);
+    if (!p) return;
+    this.pending.delete(reply.req);
+    if (this.pending.size === 0) this.worker.unref();
+    if (reply.type === "failed") p.reject(new Error(reply.message));
+    else p.resolve(reply);
+  }
+
+  private fail(err: Error): void {
+    this.dead ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    if (InferenceThread.current === this) InferenceThread.current = undefined;
+  }
+}
+
+/** A session hosted by the inference thread. */
+class WorkerSession implements ModelSession {
+  readonly thread = "worker";
+  private released = false;
+
+  private constructor(
+    private readonly host: InferenceThread,
+    private readonly id: number,
+    readonly device: Device,
+    readonly inputName: string,
+    readonly outputNames: readonly string[],
+  ) {}
+
+  static async load(spec: LoadSpec): Promise<WorkerSession> {
+    const host = InferenceThread.acquire();
+    try {
+      const reply = await host.request({ type: "load", req: host.newRequestId(), ...spec });
+      if (reply.type !== "loaded") throw new Error(`inference thread answered ${reply.type} to load`);
+      return new WorkerSession(host, reply.session, spec.device, reply.inputNames[0], reply.outputNames);
+    } catch (err) {
+      await host.releaseOne();
+      throw err;
+    }
+  }
+
+  async run(input: Float32Array, dims: number[]): Promise<ModelRun> {
+    if (this.released) throw new Error("model session already released");
+    const reply = await this.host.request({ type: "run", req: this.host.newRequestId(), session: this.id, input, dims });
+    if (reply.type !== "result") throw new Error(`inference thread answered ${reply.type} to run`);
+    return { outputs: reply.outputs, ms: reply.ms };
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.host.request({ type: "release", req: this.host.newRequestId(), session: this.id });
+    } finally {
+      await this.host.releaseOne();
+    }
+  }
 }

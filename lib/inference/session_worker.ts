@@ -1,0 +1,84 @@
+/**
+ * The inference thread: a worker_threads worker that owns onnxruntime sessions and runs them on request
+ * (in chunks of at most the session's model-call batch, see runChunked).
+ *
+ * Why a thread: onnxruntime-node's `session.run` returns a promise but computes synchronously on the calling
+ * thread (its backend wraps the native call in setImmediate), so on the JS thread it would stall decoding-pipe
+ * reads, cropping and writing for the whole model call. Here the model runs while the JS thread prepares the
+ * next batch.
+ *
+ * Inputs arrive as Float32Array views on SharedArrayBuffers (no copy through postMessage). onnxruntime-node
+ * refuses tensors over shared memory ("Invalid argument"), so each chunk is copied once into a buffer this
+ * thread owns and reuses (grown to one chunk, never allocated per call). Outputs are transferred back (no copy).
+ *
+ * Protocol (see session.ts, the only user): load -> loaded | failed; run -> result | failed; release -> released.
+ */
+import { parentPort } from "node:worker_threads";
+import * as ort from "onnxruntime-node";
+import { modelSource, runChunked, type Device } from "./session.js";
+
+export type WorkerRequest =
+  | { type: "load"; req: number; modelPath: string; device: Device; options: ort.InferenceSession.SessionOptions; maxBatch: number; cpuGraphRewrite: boolean }
+  | { type: "run"; req: number; session: number; input: Float32Array; dims: number[] }
+  | { type: "release"; req: number; session: number };
+
+export type WorkerReply =
+  | { type: "loaded"; req: number; session: number; inputNames: string[]; outputNames: string[] }
+  | { type: "result"; req: number; outputs: Record<string, Float32Array>; ms: number }
+  | { type: "released"; req: number }
+  | { type: "failed"; req: number; message: string };
+
+interface Hosted {
+  session: ort.InferenceSession;
+  maxBatch: number;
+  /** Reused copy target for the shared input (one chunk). */
+  scratch: { buffer: Float32Array };
+}
+
+const port = parentPort;
+if (!port) throw new Error("session_worker.js is a worker_threads entry point; it is started by lib/inference/session.ts");
+
+const hosted = new Map<number, Hosted>();
+let nextSession = 1;
+
+async function handle(msg: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+  switch (msg.type) {
+    case "load": {
+      const source = await modelSource(msg.modelPath, msg.device, msg.cpuGraphRewrite);
+      const session = typeof source === "string" ? await ort.InferenceSession.create(source, msg.options) : await ort.InferenceSession.create(source, msg.options);
+      const id = nextSession++;
+      hosted.set(id, { session, maxBatch: msg.maxBatch, scratch: { buffer: new Float32Array(0) } });
+      return { reply: { type: "loaded", req: msg.req, session: id, inputNames: [...session.inputNames], outputNames: [...session.outputNames] }, transfer: [] };
+    }
+    case "run": {
+      const h = hosted.get(msg.session);
+      if (!h) throw new Error(`no session ${msg.session} in the inference thread (released?)`);
+      const { outputs, ms } = await runChunked(h.session, msg.input, msg.dims, h.maxBatch, h.scratch);
+      const transfer: ArrayBuffer[] = [];
+      for (const data of Object.values(outputs)) {
+        // Each output owns its buffer (the binding copies out of onnxruntime); moving it back costs nothing.
+        if (data.buffer instanceof ArrayBuffer && !transfer.includes(data.buffer)) transfer.push(data.buffer);
+      }
+      return { reply: { type: "result", req: msg.req, outputs, ms }, transfer };
+    }
+    case "release": {
+      const h = hosted.get(msg.session);
+      hosted.delete(msg.session);
+      await h?.session.release();
+      return { reply: { type: "released", req: msg.req }, transfer: [] };
+    }
+  }
+}
+
+// Requests are handled one at a time, in arrival order: one model call at a time, like the JS-thread path.
+let queue: Promise<void> = Promise.resolve();
+port.on("message", (msg: WorkerRequest) => {
+  queue = queue.then(async () => {
+    try {
+      const { reply, transfer } = await handle(msg);
+      port.postMessage(reply, transfer);
+    } catch (err) {
+      port.postMessage({ type: "failed", req: msg.req, message: err instanceof Error ? err.message : String(err) } satisfies WorkerReply);
+    }
+  });
+});
