@@ -6,9 +6,14 @@
  *           └─ (no bbox stream) letterbox ─ BlazeFace ─ NMS ─ roiFromDetection ──────────┴─ imageToTensor ─
  *           face_landmark ─ sigmoid(flag), projectLandmarks ─ rows (y,x pairs + score)
  *
- * Frames are processed in batches of `batchSize`; while one batch is in the model (onnxruntime runs off the JS
- * thread) the next batch is decoded and cropped. Memory is bounded by two batches of frames and tensors,
- * never by the length of the video.
+ * Frames are processed in batches of `batchSize`, and three stages overlap: ffmpeg decodes batch k+2 in its own
+ * process (we keep reading its pipe), the JS thread crops batch k+1, and batch k is in the model on the inference
+ * thread (lib/inference/session.ts). Tensors and landmark buffers are allocated once per run, two sets (the batch
+ * in the model and the one being prepared). Memory is bounded by the batch size: at most three batches of
+ * frames and two of tensors, never by the length of the video.
+ *
+ * FACEMESH_TIMING=1 in the environment prints one `facemesh-timing {json}` line per run to stderr: where the time
+ * went (see PipelineTiming); bench/bench.ts reads it.
  *
  * Tracking (bbox mode): MediaPipe takes the ROI's rotation from the previous frame's landmarks, a strictly
  * sequential dependency that would force batch size 1. We keep batches: each frame is first run with the
@@ -28,7 +33,7 @@ import { projectLandmarks, sigmoid } from "./calculators/landmark_projection.js"
 import { classifyBox } from "./ssi/bbox.js";
 import { FaceDetector, type DetectorKind } from "./inference/face_detector.js";
 import { LandmarkModel, LANDMARK_TENSOR_SIZE, LANDMARK_VALUES } from "./inference/landmark_model.js";
-import type { Device, SessionSettings } from "./inference/session.js";
+import type { Device, SessionSettings, SessionThread } from "./inference/session.js";
 import type { Padding } from "./calculators/letterbox.js";
 import { writeEmptyRow, writeLandmarkRow, type NoFaceValue } from "./rows.js";
 
@@ -48,6 +53,14 @@ export interface FaceMeshConfig {
   /** Image-to-tensor sampling convention, see calculators/image_to_tensor.ts. */
   halfPixel?: boolean;
   onFallback?: (message: string) => void;
+  /** Where the models run (default: the inference thread); "main" is for measurements, see session.ts. */
+  thread?: SessionThread;
+  /** onnxruntime thread spinning (default off), see session.ts. */
+  spinning?: boolean;
+  /** Largest batch per onnxruntime call (default: session.ts CPU_MODEL_BATCH on the CPU, unlimited on GPUs). */
+  modelBatch?: number;
+  /** CPU graph rewrite (default on), see inference/cpu_graph.ts. */
+  cpuGraphRewrite?: boolean;
 }
 
 /** Per-frame face boxes from NOVA streams (blazeface's layout). */
@@ -76,6 +89,65 @@ export interface RowBatch {
   count: number;
   /** Index of the batch's first frame in the video. */
   firstFrame: number;
+}
+
+/**
+ * Where a run's time went (FACEMESH_TIMING=1, or FaceMesh.lastTiming). JS-thread stages (crop, post, waits,
+ * consumer) add up to about wallMs; the model times are spent on the inference thread and overlap them.
+ */
+export interface PipelineTiming {
+  frames: number;
+  batches: number;
+  batchSize: number;
+  /** run() start to its end. */
+  wallMs: number;
+  /** JS thread waiting for decoded frames (ffmpeg slower than the rest, or the pipe read). */
+  decodeWaitMs: number;
+  /** JS thread cropping: landmark crops and detector letterboxes (imageToTensor). */
+  cropMs: number;
+  /** JS thread after the models: detection decoding + NMS, ROIs, landmark projection, rows. */
+  postMs: number;
+  /** JS thread waiting for the model (the inference thread is the bottleneck). */
+  modelWaitMs: number;
+  /** Time the consumer held each yielded batch (writing the stream). */
+  consumerMs: number;
+  /** Inside onnxruntime, landmark model (inference thread). */
+  landmarkModelMs: number;
+  /** Crops run through the landmark model (first pass + tracking re-runs). */
+  landmarkCrops: number;
+  /** Of which tracking re-runs. */
+  trackingReruns: number;
+  /** Inside onnxruntime, detector. */
+  detectorModelMs: number;
+  detectorFrames: number;
+}
+
+function newTiming(batchSize: number): PipelineTiming {
+  return {
+    frames: 0,
+    batches: 0,
+    batchSize,
+    wallMs: 0,
+    decodeWaitMs: 0,
+    cropMs: 0,
+    postMs: 0,
+    modelWaitMs: 0,
+    consumerMs: 0,
+    landmarkModelMs: 0,
+    landmarkCrops: 0,
+    trackingReruns: 0,
+    detectorModelMs: 0,
+    detectorFrames: 0,
+  };
+}
+
+/** Buffers of one batch in flight, allocated once per run and reused by every other batch. */
+interface BatchBuffers {
+  landmarkInput: Float32Array;
+  /** Letterboxed frames for the detector (detection mode only). */
+  detectorInput: Float32Array | null;
+  /** One 468x3 landmark array per batch slot. */
+  points: Float32Array[];
 }
 
 /** What tracking carries from one frame to the next. */
@@ -108,6 +180,11 @@ async function* batches<T>(source: AsyncIterable<T>, size: number): AsyncGenerat
 export class FaceMesh {
   private detector: FaceDetector | null = null;
   private readonly cropOptions: ImageToTensorOptions;
+  /** detect()'s input buffer, reused while no other detect() call holds it. */
+  private detectInput: Float32Array | null = null;
+  private detectInputBusy = false;
+  /** Timing of the last finished run(). */
+  lastTiming: PipelineTiming | null = null;
 
   private constructor(
     private readonly landmarks: LandmarkModel,
@@ -119,7 +196,15 @@ export class FaceMesh {
   }
 
   static async create(config: FaceMeshConfig = {}): Promise<FaceMesh> {
-    const settings: SessionSettings = { devices: config.devices ?? ["cpu"], threads: config.threads, onFallback: config.onFallback };
+    const settings: SessionSettings = {
+      devices: config.devices ?? ["cpu"],
+      threads: config.threads,
+      onFallback: config.onFallback,
+      thread: config.thread,
+      spinning: config.spinning,
+      modelBatch: config.modelBatch,
+      cpuGraphRewrite: config.cpuGraphRewrite,
+    };
     const landmarks = await LandmarkModel.load(settings);
     // Once a device is chosen for the landmark model, the detector uses the same one.
     return new FaceMesh(landmarks, { ...settings, devices: [landmarks.device] }, config.detector ?? "short", config.halfPixel ?? false);
@@ -138,9 +223,22 @@ export class FaceMesh {
   /** Faces in each image, most confident first (normalized to each image). */
   async detect(images: readonly RgbImage[]): Promise<Detection[][]> {
     const detector = await this.faceDetector();
-    const input = detector.allocateInput(images.length);
-    const paddings: Padding[] = images.map((img, i) => detector.prepare(img, input, i));
-    return detector.run(input, images.length, paddings);
+    // Reuse one buffer across calls (the detect command calls this once per batch); a concurrent call gets its own.
+    const reuse = !this.detectInputBusy;
+    let input: Float32Array;
+    if (reuse) {
+      if (!this.detectInput || this.detectInput.length < images.length * detector.tensorSize) this.detectInput = detector.allocateInput(images.length);
+      input = this.detectInput;
+      this.detectInputBusy = true;
+    } else {
+      input = detector.allocateInput(images.length);
+    }
+    try {
+      const paddings: Padding[] = images.map((img, i) => detector.prepare(img, input, i));
+      return await detector.run(input, images.length, paddings);
+    } finally {
+      if (reuse) this.detectInputBusy = false;
+    }
   }
 
   /**
@@ -173,45 +271,89 @@ export class FaceMesh {
   async *run(frames: AsyncIterable<RgbImage>, options: RunOptions): AsyncGenerator<RowBatch> {
     const { batchSize } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch_size must be a positive integer, got ${batchSize}`);
+    const timing = newTiming(batchSize);
+    const started = performance.now();
     const hints = options.hints;
     const rowLimit = hints ? Math.floor(hints.boxes.length / 5) : Number.POSITIVE_INFINITY;
+    const detector = hints ? null : await this.faceDetector();
     // Two sets of buffers: one batch in the model while the next is prepared.
-    const buffers = [LandmarkModel.allocateInput(batchSize), LandmarkModel.allocateInput(batchSize)];
+    const buffers: BatchBuffers[] = [0, 1].map(() => ({
+      landmarkInput: LandmarkModel.allocateInput(batchSize),
+      detectorInput: detector ? detector.allocateInput(batchSize) : null,
+      points: Array.from({ length: batchSize }, () => new Float32Array(NUM_LANDMARKS * 3)),
+    }));
     let state: Promise<TrackState> = Promise.resolve({ rotation: null });
-    // The latest rotation any finished batch has seen: the first-pass guess for the batch being prepared.
-    const latest = { rotation: 0 };
-    let inflight: Promise<RowBatch> | null = null;
+    // First-pass rotation guess for the batch being prepared: the last face rotation of the batches already
+    // collected below (all but the one still in the model). Taken in this loop's order, not when a batch happens
+    // to finish on the inference thread, so that the output does not depend on timing.
+    let guess = 0;
+    let inflight: Promise<{ batch: RowBatch; state: TrackState }> | null = null;
     let next = 0;
     let parity = 0;
-    for await (const batch of batches(frames, batchSize)) {
-      if (options.signal?.aborted) throw new Error("cancelled");
-      const usable = Math.min(batch.length, rowLimit - next);
-      if (usable <= 0) break;
-      const frameBatch = usable < batch.length ? batch.slice(0, usable) : batch;
-      const job = this.processBatch(frameBatch, next, options, buffers[parity], state, latest.rotation);
-      state = job.then((r) => {
-        if (r.state.rotation !== null) latest.rotation = r.state.rotation;
-        return r.state;
-      });
-      const rows = job.then((r) => r.batch);
-      // Keep the rejection handled until we await it below.
-      rows.catch(() => undefined);
-      if (inflight) yield await inflight;
-      inflight = rows;
-      next += frameBatch.length;
-      parity ^= 1;
-      if (usable < batch.length) break;
+    // Read-ahead: the next batch is being decoded (its frames pulled from ffmpeg's pipe) while we wait for the model.
+    const source = batches(frames, batchSize)[Symbol.asyncIterator]();
+    const pull = (): Promise<IteratorResult<RgbImage[]>> => {
+      const p = source.next();
+      p.catch(() => undefined); // handled when awaited
+      return p;
+    };
+    let pending: Promise<IteratorResult<RgbImage[]>> | null = pull();
+    try {
+      while (pending) {
+        let t = performance.now();
+        const step: IteratorResult<RgbImage[]> = await pending;
+        timing.decodeWaitMs += performance.now() - t;
+        pending = null;
+        if (step.done) break;
+        if (options.signal?.aborted) throw new Error("cancelled");
+        const batch = step.value;
+        const usable = Math.min(batch.length, rowLimit - next);
+        if (usable <= 0) break;
+        const frameBatch = usable < batch.length ? batch.slice(0, usable) : batch;
+        const job = this.processBatch(frameBatch, next, options, buffers[parity], state, guess, timing);
+        state = job.then((r) => r.state);
+        // Keep the rejections handled until we await them below.
+        job.catch(() => undefined);
+        state.catch(() => undefined);
+        next += frameBatch.length;
+        parity ^= 1;
+        if (usable === batch.length && next < rowLimit) pending = pull();
+        if (inflight) {
+          t = performance.now();
+          const done = await inflight;
+          timing.modelWaitMs += performance.now() - t;
+          if (done.state.rotation !== null) guess = done.state.rotation;
+          t = performance.now();
+          yield done.batch;
+          timing.consumerMs += performance.now() - t;
+        }
+        inflight = job;
+      }
+      if (inflight) {
+        let t = performance.now();
+        const done = await inflight;
+        timing.modelWaitMs += performance.now() - t;
+        t = performance.now();
+        yield done.batch;
+        timing.consumerMs += performance.now() - t;
+      }
+    } finally {
+      // Stops the decoder (kills ffmpeg) when we leave early; waits for a read-ahead still in progress.
+      await source.return(undefined).catch(() => undefined);
     }
-    if (inflight) yield await inflight;
+    timing.wallMs = performance.now() - started;
+    this.lastTiming = timing;
+    if (process.env.FACEMESH_TIMING) process.stderr.write(`facemesh-timing ${JSON.stringify(timing)}\n`);
   }
 
   private async processBatch(
     frames: RgbImage[],
     firstFrame: number,
     options: RunOptions,
-    input: Float32Array,
+    buffers: BatchBuffers,
     previous: Promise<TrackState>,
     rotationGuess: number,
+    timing: PipelineTiming,
   ): Promise<{ batch: RowBatch; state: TrackState }> {
     const n = frames.length;
     const results: FrameResult[] = new Array(n);
@@ -221,22 +363,32 @@ export class FaceMesh {
     if (hints) {
       for (let i = 0; i < n; i++) results[i] = this.roiFromHints(hints, firstFrame + i, frames[i]);
     } else {
-      const detections = await this.detect(frames);
+      const detector = await this.faceDetector();
+      const input = buffers.detectorInput!;
+      let t = performance.now();
+      const paddings: Padding[] = frames.map((img, i) => detector.prepare(img, input, i));
+      timing.cropMs += performance.now() - t;
+      const { detections, ms } = await detector.runTimed(input, n, paddings);
+      timing.detectorModelMs += ms;
+      timing.detectorFrames += n;
+      t = performance.now();
       for (let i = 0; i < n; i++) {
         const best = detections[i][0];
         results[i] = { roi: best ? roiFromDetection(best, frames[i].width, frames[i].height) : null, tracked: false, points: null, score: 0 };
       }
+      timing.postMs += performance.now() - t;
     }
 
-    // 2. First pass. Tracked ROIs start from the latest rotation a finished batch has seen (the previous batch
-    //    may still be in the model); the second pass corrects what matters.
+    // 2. First pass. Tracked ROIs start from the rotation guess (the last face rotation of the batches before the
+    //    previous one, which may still be in the model); the second pass corrects what matters.
     const trackingOn = options.tracking && hints !== undefined;
     if (trackingOn) for (const r of results) if (r.roi && r.tracked) r.roi.rotation = rotationGuess;
-    await this.runLandmarks(frames, results, results.map((_, i) => i).filter((i) => results[i].roi !== null), input);
+    await this.runLandmarks(frames, results, results.map((_, i) => i).filter((i) => results[i].roi !== null), buffers, timing);
 
     // 3. Second pass (tracking): rotation from the previous frame's landmarks.
     let carried = (await previous).rotation;
     if (trackingOn) {
+      const t = performance.now();
       const redo: number[] = [];
       for (let i = 0; i < n; i++) {
         const r = results[i];
@@ -249,9 +401,12 @@ export class FaceMesh {
         }
         carried = this.faceRotation(r, frames[i], options.minScore);
       }
-      if (redo.length > 0) await this.runLandmarks(frames, results, redo, input);
+      timing.postMs += performance.now() - t;
+      timing.trackingReruns += redo.length;
+      if (redo.length > 0) await this.runLandmarks(frames, results, redo, buffers, timing);
     }
     // The state handed on is the last frame's final result.
+    const t = performance.now();
     const last = results[n - 1];
     const state: TrackState = { rotation: this.faceRotation(last, frames[n - 1], options.minScore) };
 
@@ -262,6 +417,9 @@ export class FaceMesh {
       if (r.points && r.score > options.minScore) writeLandmarkRow(rows, i * ROW_DIM, r.points, r.score);
       else writeEmptyRow(rows, i * ROW_DIM, r.score, options.noFace);
     }
+    timing.postMs += performance.now() - t;
+    timing.frames += n;
+    timing.batches++;
     return { batch: { rows, count: n, firstFrame }, state };
   }
 
@@ -284,16 +442,23 @@ export class FaceMesh {
     return { roi: roiFromBox(box, image.width, image.height, 0), tracked: true, points: null, score: 0 };
   }
 
-  /** Crops, runs and projects the listed frames (one model call). */
-  private async runLandmarks(frames: RgbImage[], results: FrameResult[], which: number[], input: Float32Array): Promise<void> {
+  /** Crops, runs and projects the listed frames (one model call); landmarks go to the batch's point buffers, by frame. */
+  private async runLandmarks(frames: RgbImage[], results: FrameResult[], which: number[], buffers: BatchBuffers, timing: PipelineTiming): Promise<void> {
     if (which.length === 0) return;
+    const input = buffers.landmarkInput;
+    let t = performance.now();
     which.forEach((i, slot) => imageToTensor(frames[i], results[i].roi!, LANDMARK_INPUT_SIZE, input, slot * LANDMARK_TENSOR_SIZE, this.cropOptions));
+    timing.cropMs += performance.now() - t;
     const out = await this.landmarks.run(input, which.length);
+    timing.landmarkModelMs += out.ms;
+    timing.landmarkCrops += which.length;
+    t = performance.now();
     which.forEach((i, slot) => {
       const r = results[i];
-      r.points = projectLandmarks(out.landmarks, slot * LANDMARK_VALUES, r.roi!, frames[i].width, frames[i].height, LANDMARK_INPUT_SIZE, r.points ?? new Float32Array(NUM_LANDMARKS * 3));
+      r.points = projectLandmarks(out.landmarks, slot * LANDMARK_VALUES, r.roi!, frames[i].width, frames[i].height, LANDMARK_INPUT_SIZE, buffers.points[i]);
       r.score = sigmoid(out.logits[slot]);
     });
+    timing.postMs += performance.now() - t;
   }
 
   async dispose(): Promise<void> {
