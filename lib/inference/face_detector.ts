@@ -37,14 +37,16 @@ export class FaceDetector {
   private constructor(
     private readonly session: ModelSession,
     private readonly spec: DetectorSpec,
+    private readonly halfPixel: boolean,
   ) {
     this.tensorSize = 3 * spec.inputSize * spec.inputSize;
     this.numAnchors = spec.decode.anchors.length / 2;
   }
 
-  static async load(kind: DetectorKind, settings: SessionSettings): Promise<FaceDetector> {
+  /** halfPixel: the letterbox's sampling convention (see calculators/image_to_tensor.ts); MediaPipe's web pipeline samples at texel centres. */
+  static async load(kind: DetectorKind, settings: SessionSettings, halfPixel = true): Promise<FaceDetector> {
     const s = spec(kind);
-    return new FaceDetector(await createSession(modelPath(s.model), settings), s);
+    return new FaceDetector(await createSession(modelPath(s.model), settings), s, halfPixel);
   }
 
   get device(): Device {
@@ -59,7 +61,7 @@ export class FaceDetector {
   /** Letterboxes `image` into slot `slot` of `input`; returns the padding needed to undo it. */
   prepare(image: RgbImage, input: Float32Array, slot: number): Padding {
     const { roi, padding } = letterboxRoi(image.width, image.height);
-    imageToTensor(image, roi, this.spec.inputSize, input, slot * this.tensorSize, { range: DETECTOR_RANGE, border: "zero" });
+    imageToTensor(image, roi, this.spec.inputSize, input, slot * this.tensorSize, { range: DETECTOR_RANGE, border: "zero", halfPixel: this.halfPixel });
     return padding;
   }
 
