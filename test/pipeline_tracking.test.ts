@@ -1,0 +1,224 @@
+/**
+ * Tracking in bbox mode: the ROI's rotation comes from the previous frame's landmarks (MEDIAPIPE.md §4), a
+ * strictly sequential dependency that lib/pipeline.ts approximates in batches (see its header comment).
+ *
+ * The reference here is written from the spec, frame by frame: ROI = the bbox row's centre, its long side in
+ * pixels x1.5, rotation = the eye line (mesh 33 -> 263) of the previous frame's landmarks, 0 when that frame had
+ * no face (score <= 0.5) or for the first frame; one model call per frame (FaceMesh.landmarksFor).
+ *
+ * Measured (d0.mp4, 78 frames, rotations -0.5..2.4 degrees), as mean distance / inter-ocular distance:
+ *   a 1-degree change of the ROI rotation:  mean 0.30%, p95 0.43%, max 0.50%
+ *   batch_size 1 vs the reference:          mean 0.03-0.06%, p95 0.15-0.18%, max 0.22-0.24% (varies run to run)
+ *   batch_size 50 vs the reference:         mean 0.14%, p95 0.30-0.32%, max 0.39%
+ *   batch_size 50 vs batch_size 1:          mean 0.14%, p95 0.31-0.32%, max 0.45-0.49%
+ * and on a generated clip of a face tilted 33..57 degrees (50 frames), vs static mode:
+ *   tracking off (rotation 0): mean 26%; batch_size 1: 0.5% once converged (frame 5 on); batch_size 50: 17%.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, test, type TestContext } from "node:test";
+import type { FaceLandmarks, RgbImage, Roi } from "../lib/types.js";
+import { FaceMesh, TRACKING_TOLERANCE } from "../lib/pipeline.js";
+import { tempDir } from "./support/media.js";
+import {
+  decodeAll,
+  formatSummary,
+  jobRequest,
+  makeFaceClip,
+  meshPoint,
+  readStreamFile,
+  row,
+  rowVsMesh,
+  rowVsRow,
+  runCli,
+  runHooks,
+  sharedFile,
+  staticLandmarks,
+  summarize,
+  type StreamFile,
+  type Summary,
+} from "./support/facemesh_harness.js";
+
+/** MediaPipe's rotation of a ROI from two points in pixels (target angle 0), normalized to [-pi, pi). */
+function eyeLineRotation(points: Float32Array, width: number, height: number): number {
+  const [x0, y0] = meshPoint(points, 33, width, height);
+  const [x1, y1] = meshPoint(points, 263, width, height);
+  const a = -Math.atan2(-(y1 - y0), x1 - x0);
+  return a - 2 * Math.PI * Math.floor((a + Math.PI) / (2 * Math.PI));
+}
+
+/** ROI of a bbox row [ymin, xmin, ymax, xmax, conf]: its centre, long side in pixels x1.5, the given rotation. */
+function roiOfRow(b: ArrayLike<number>, width: number, height: number, rotation: number): Roi {
+  const side = 1.5 * Math.max((b[3]! - b[1]!) * width, (b[2]! - b[0]!) * height);
+  return { cx: ((b[1]! + b[3]!) / 2) * width, cy: ((b[0]! + b[2]!) / 2) * height, width: side, height: side, rotation };
+}
+
+interface Sequential {
+  landmarks: FaceLandmarks[];
+  rotations: number[];
+}
+
+/** The strictly sequential reference (every bbox row must hold a face box). */
+async function sequentialReference(mesh: FaceMesh, frames: readonly RgbImage[], boxes: StreamFile): Promise<Sequential> {
+  const landmarks: FaceLandmarks[] = [];
+  const rotations: number[] = [];
+  let rotation = 0;
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i]!;
+    const [lm] = await mesh.landmarksFor([f], [roiOfRow(row(boxes, i), f.width, f.height, rotation)]);
+    landmarks.push(lm!);
+    rotations.push(rotation);
+    rotation = lm!.score > 0.5 ? eyeLineRotation(lm!.points, f.width, f.height) : 0;
+  }
+  return { landmarks, rotations };
+}
+
+function report(t: TestContext, name: string, d: readonly number[]): Summary {
+  const s = summarize(d);
+  t.diagnostic(formatSummary(name, s));
+  return s;
+}
+
+describe("batched tracking vs strictly sequential on liveportrait/d0.mp4", () => {
+  const video = sharedFile("liveportrait/d0.mp4");
+  let dir = "";
+  let cleanup = async () => {};
+  let frames: RgbImage[] = [];
+  let boxes: StreamFile;
+  let seq: Sequential;
+  /** Effect of rotating each reference ROI by TRACKING_TOLERANCE: what the pipeline's tolerance allows. */
+  let tolerance: Summary;
+  let batch1: StreamFile;
+  let batch50: StreamFile;
+  const W = 512;
+  const H = 512;
+
+  before(async () => {
+    if (!video) return;
+    ({ dir, cleanup } = await tempDir("facemesh-tracking-"));
+    const bbox = path.join(dir, "d0.bbox.stream");
+    assert.equal((await runCli(["detect", video, "--out", bbox])).code, 0);
+    boxes = await readStreamFile(bbox);
+    frames = (await decodeAll(video)).frames;
+    const mesh = await FaceMesh.create();
+    try {
+      seq = await sequentialReference(mesh, frames, boxes);
+      const turned = await mesh.landmarksFor(frames, frames.map((_, i) => roiOfRow(row(boxes, i), W, H, seq.rotations[i]! + TRACKING_TOLERANCE)));
+      tolerance = summarize(turned.map((lm, i) => rowVsMesh(toRow(lm.points), seq.landmarks[i]!.points, W, H)));
+    } finally {
+      await mesh.dispose();
+    }
+    for (const bs of [1, 50]) {
+      const out = path.join(dir, `b${bs}.stream`);
+      await runHooks(jobRequest({ data: video, bounding_box: bbox }, { landmarks: out }, { batch_size: bs, tracking: true }));
+      if (bs === 1) batch1 = await readStreamFile(out);
+      else batch50 = await readStreamFile(out);
+    }
+  });
+  after(() => cleanup());
+
+  function skipWithoutData(t: TestContext): boolean {
+    if (video) return false;
+    t.skip("../shared/data absent: liveportrait/d0.mp4 needed");
+    return true;
+  }
+
+  test("batch_size 1 and 50 stay within what a TRACKING_TOLERANCE change of rotation does to the sequential result", (t) => {
+    if (skipWithoutData(t)) return;
+    t.diagnostic(`reference rotations ${Math.min(...seq.rotations) * (180 / Math.PI)}..${Math.max(...seq.rotations) * (180 / Math.PI)} degrees`);
+    t.diagnostic(formatSummary(`rotation changed by ${(TRACKING_TOLERANCE * 180) / Math.PI} degree`, tolerance));
+    const d1 = report(t, "batch_size 1 vs sequential", seq.landmarks.map((lm, i) => rowVsMesh(row(batch1, i), lm.points, W, H)));
+    const d50 = report(t, "batch_size 50 vs sequential", seq.landmarks.map((lm, i) => rowVsMesh(row(batch50, i), lm.points, W, H)));
+    // The pipeline re-runs a frame only when its rotation is more than TRACKING_TOLERANCE off, so the rows may
+    // differ from the sequential ones by what such a rotation does, not more.
+    assert.ok(d1.p95 <= tolerance.p95, "batch_size 1: p95 beyond the tolerance's effect");
+    assert.ok(d50.p95 <= tolerance.p95, "batch_size 50: p95 beyond the tolerance's effect");
+    assert.ok(d50.max <= tolerance.max, "batch_size 50: max beyond the tolerance's effect");
+  });
+
+  test("the same job twice gives the same rows (batch_size 1, tracking on)", { todo: "measured: three runs, three different data files. run() hands processBatch `latest.rotation`, set by whichever earlier batch has finished when the next is cropped, so the first-pass rotation (kept when within TRACKING_TOLERANCE) depends on timing; the rotation of the last batch whose rows were already awaited would be as fresh and deterministic" }, async (t) => {
+    if (skipWithoutData(t)) return;
+    const again = path.join(dir, "b1-again.stream");
+    await runHooks(jobRequest({ data: video!, bounding_box: path.join(dir, "d0.bbox.stream") }, { landmarks: again }, { batch_size: 1, tracking: true }));
+    const second = await readStreamFile(again);
+    const differing = seq.landmarks.filter((_, i) => !row(second, i).every((v, j) => v === row(batch1, i)[j])).length;
+    t.diagnostic(`${differing} of 78 rows differ between two identical runs`);
+    assert.equal(differing, 0);
+  });
+
+  test("batch_size 50 vs batch_size 1: p95 below 0.2% of the IOD", { todo: "measured p95 0.32% (max 0.45%): a 1-degree TRACKING_TOLERANCE moves landmarks by 0.3% IOD on average, not 'well under 0.1% of the face size' as lib/pipeline.ts says; 0.25 degrees gives p95 0.12% at 62 of 78 frames re-run" }, (t) => {
+    if (skipWithoutData(t)) return;
+    const d = report(t, "batch_size 50 vs batch_size 1", seq.landmarks.map((_, i) => rowVsRow(row(batch50, i), row(batch1, i), W, H)));
+    assert.ok(d.p95 < 0.002, `p95 ${(d.p95 * 100).toFixed(3)}% IOD`);
+  });
+});
+
+describe("tracking on a clip where the rotation matters (a face tilted 33..57 degrees)", () => {
+  const W = 512;
+  const H = 512;
+  const FRAMES = 50;
+  /** Frames tracking needs to converge from rotation 0 (sequentially: 23% -> 14% -> 4% -> 1.6% -> 1%). */
+  const SETTLE = 5;
+  let dir = "";
+  let cleanup = async () => {};
+  let clip = "";
+  let bbox = "";
+  let ref: Array<FaceLandmarks | null> = [];
+
+  before(async () => {
+    ({ dir, cleanup } = await tempDir("facemesh-tracking-"));
+    // The sample photo's face sits at ~45 degrees; the clip swings it by +-12 degrees over 2 s (like npm run demo).
+    clip = await makeFaceClip(path.join(dir, "tilt.mp4"), { frames: FRAMES, angle: "0.21*sin(2*PI*t/2)", layout: "square" });
+    ref = await staticLandmarks((await decodeAll(clip)).frames);
+    assert.ok(ref.every((r) => r !== null), "static mode finds the face in every frame");
+    bbox = path.join(dir, "tilt.bbox.stream");
+    assert.equal((await runCli(["detect", clip, "--out", bbox])).code, 0);
+  });
+  after(() => cleanup());
+
+  const cache = new Map<string, number[]>();
+  /** Distances to static mode of a hooks run with these options (cached by name). */
+  async function distances(name: string, options: Record<string, unknown>): Promise<number[]> {
+    const cached = cache.get(name);
+    if (cached) return cached;
+    const out = path.join(dir, `${name}.stream`);
+    await runHooks(jobRequest({ data: clip, bounding_box: bbox }, { landmarks: out }, options));
+    const s = await readStreamFile(out);
+    assert.equal(s.rows, FRAMES);
+    const d = ref.map((m, i) => rowVsMesh(row(s, i), m!.points, W, H));
+    cache.set(name, d);
+    return d;
+  }
+
+  test("tracking on (default batch_size 50) agrees better with static mode than tracking off (rotation 0)", async (t) => {
+    const off = report(t, "tracking off vs static", await distances("off", { tracking: false }));
+    const on = report(t, "tracking on, batch_size 50 vs static", await distances("on50", { tracking: true }));
+    assert.ok(off.mean > 0.1, "the clip must be one where rotation 0 is visibly wrong");
+    assert.ok(on.mean < off.mean, "tracking should help");
+  });
+
+  test("tracking on, batch_size 1: within 2% IOD of static mode once settled (from frame 5)", async (t) => {
+    const d = await distances("on1", { tracking: true, batch_size: 1 });
+    t.diagnostic(`first frames: ${d.slice(0, SETTLE).map((v) => (v * 100).toFixed(1)).join(", ")} % IOD`);
+    const settled = report(t, "tracking on, batch_size 1 vs static, settled", d.slice(SETTLE));
+    // Settled, the tracked rotation is the previous frame's eye line, within a degree or two of the detection's
+    // (the face turns 0.6 degrees per frame at most): the module_e2e bound for such ROIs.
+    assert.ok(settled.max < 0.02, `max ${(settled.max * 100).toFixed(2)}% IOD`);
+  });
+
+  test("tracking on, batch_size 50 converges like batch_size 1", { todo: "measured: frames 5.. are 17% IOD from static mode on average (batch_size 1: 0.5%): within a batch the second pass takes each frame's rotation from its predecessor's FIRST-pass landmarks, which were cropped at the batch's guess (0 for the first batches), so the rotation moves one step per batch instead of one per frame" }, async (t) => {
+    const d = await distances("on50", { tracking: true });
+    const settled = report(t, "tracking on, batch_size 50 vs static, frame 5 on", d.slice(SETTLE));
+    assert.ok(settled.max < 0.02, `max ${(settled.max * 100).toFixed(2)}% IOD`);
+  });
+});
+
+/** FaceLandmarks.points (x, y, z) as a row's (y, x) pairs, for rowVsMesh. */
+function toRow(points: Float32Array): Float32Array {
+  const r = new Float32Array(937);
+  for (let i = 0; i < 468; i++) {
+    r[2 * i] = points[3 * i + 1]!;
+    r[2 * i + 1] = points[3 * i]!;
+  }
+  return r;
+}
