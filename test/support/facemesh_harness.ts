@@ -8,6 +8,7 @@
  * inter-ocular distance (outer eye corners, mesh points 33 and 263), the usual normalized mean error.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -34,7 +35,8 @@ export const trainerPath = path.join(projectRoot, "facemesh.trainer");
 export function sharedFile(relative: string): string | undefined {
   const dir = sharedDataDir();
   if (!dir) return undefined;
-  return path.join(dir, relative);
+  const file = path.join(dir, relative);
+  return existsSync(file) ? file : undefined;
 }
 
 /** The 1920x1280 group photo that ships with @vladmandic/face-api (a devDependency; also used by `npm run demo`). */
