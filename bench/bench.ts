@@ -1,0 +1,650 @@
+/**
+ * `npm run bench`: facemesh's speed and memory, measured in one run beside its peers on the same machine.
+ *
+ *   node dist/bench/bench.js [--runs 3] [--seconds 2] [--no-long] [--quick] [--only SUBSTR] [--no-peers]
+ *                            [--tune] [--out bench]
+ *
+ * What it measures (each in a fresh child process, `--runs` times, interleaved so that a burst of load from
+ * elsewhere hits every variant alike; tables show medians and the min..max spread):
+ * 1. Model only: faces/s of face_landmark in onnxruntime-node at batch 1, 8, 32, 50, 128, 256 (bench/model_speed.ts,
+ *    the pipeline's own LandmarkModel), next to LiteRT.js running the same .tflite (scripts/litert-speed.ts, the
+ *    plain and the threaded Wasm build; batch 1 only: LiteRT.js cannot batch these models).
+ * 2. End to end: `facemesh run` (the CLI, process start to exit) on every video, with a bbox stream and without
+ *    (detection on every frame): wall-clock fps, steady-state fps of the pipeline itself (FACEMESH_TIMING), peak
+ *    RSS (bench/rss_probe.ts) and where the time went. Next to MediaPipe's web pipeline (@mediapipe/face_mesh in
+ *    headless Chromium, CPU inference; its per-frame graph times come from .cache/mediapipe, which
+ *    scripts/mediapipe_reference.ts fills; run here when Chromium is installed and the cache is missing).
+ * 3. Memory: peak RSS on a 10-minute 720p clip against a 10-second one (same content, looped).
+ * 4. Stage costs on their own: decoding alone, one crop, one model call per face.
+ * Results: bench/results.json (everything, every run) and bench/results.md (the tables). Both are git-ignored.
+ * Needs dist/ built (npx tsc -p .) and models/ (npm install builds them). Shared videos are skipped when
+ * ../shared/data is absent; the generated clips are always there.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rm, stat, writeFile, rename } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+
+import { projectRoot } from "../lib/convert/models.js";
+import type { PipelineTiming } from "../lib/pipeline.js";
+import { imageToTensor } from "../lib/calculators/image_to_tensor.js";
+import { letterboxRoi } from "../lib/calculators/letterbox.js";
+import { decodeFrames } from "../lib/video/decode.js";
+import { probeVideo } from "../lib/video/probe.js";
+import { resolveTool, toolVersion } from "../lib/video/tools.js";
+import type { RgbImage } from "../lib/types.js";
+import { cachedReference, mediapipeReferences, type MpMode, type MpReference } from "../scripts/mediapipe_reference.js";
+import { generatedVideos, sharedVideos, type BenchVideo } from "./media.js";
+import type { ModelSpeedOutput } from "./model_speed.js";
+
+const ROOT = projectRoot();
+const DIST = path.join(ROOT, "dist");
+const CLI = path.join(DIST, "lib/cli.js");
+const MODEL_SPEED = path.join(DIST, "bench/model_speed.js");
+const RSS_PROBE = path.join(DIST, "bench/rss_probe.js");
+const LITERT_SPEED = path.join(DIST, "scripts/litert-speed.js");
+const CACHE = path.join(ROOT, ".cache/bench");
+const SHARED_DATA = path.resolve(ROOT, "../shared/data");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const BATCHES = [1, 8, 32, 50, 128, 256];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small statistics.
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function spread(values: readonly number[]): Spread {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return { median: NaN, min: NaN, max: NaN, n: 0 };
+  const mid = v.length >> 1;
+  const median = v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+  return { median, min: v[0], max: v[v.length - 1], n: v.length };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Child processes.
+
+interface ChildResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+  /** Peak RSS of the child node process (KiB), from rss_probe. */
+  maxRssKb: number | null;
+}
+
+async function runChild(args: string[], opts: { timeoutMs: number; env?: Record<string, string>; rss?: boolean }): Promise<ChildResult> {
+  const rssFile = path.join(os.tmpdir(), `facemesh-bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const nodeArgs = opts.rss ? ["--import", pathToFileURL(RSS_PROBE).href, ...args] : args;
+  const env = { ...process.env, ...opts.env, ...(opts.rss ? { BENCH_RSS_FILE: rssFile } : {}) };
+  const t0 = performance.now();
+  const result = await new Promise<Omit<ChildResult, "maxRssKb">>((resolve, reject) => {
+    const child = spawn(process.execPath, nodeArgs, { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-200_000)));
+    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, wallMs: performance.now() - t0 });
+    });
+  });
+  let maxRssKb: number | null = null;
+  if (opts.rss) {
+    try {
+      maxRssKb = Number(await readFile(rssFile, "utf8"));
+    } catch {
+      maxRssKb = null;
+    }
+    await rm(rssFile, { force: true });
+  }
+  return { ...result, maxRssKb };
+}
+
+function failure(what: string, r: ChildResult): Error {
+  const tail = r.stderr.trim().split("\n").slice(-5).join("\n");
+  return new Error(`${what}: exit ${r.code ?? "killed (timeout)"}${tail ? `\n${tail}` : ""}`);
+}
+
+function parseTiming(stderr: string): PipelineTiming | null {
+  const line = stderr.split("\n").find((l) => l.startsWith("facemesh-timing "));
+  return line ? (JSON.parse(line.slice("facemesh-timing ".length)) as PipelineTiming) : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Environment.
+
+export interface Environment {
+  cpuModel: string;
+  cores: number;
+  memoryGiB: number;
+  os: string;
+  node: string;
+  onnxruntimeNode: string;
+  litertjs: string;
+  ffmpeg: string;
+  loadAverageStart: number[];
+  loadAverageEnd?: number[];
+  startedAt: string;
+  finishedAt?: string;
+  /** Processes other than ours using > 20% CPU when the bench started (the machine is shared). */
+  busyNeighbours: string[];
+}
+
+function packageVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "not installed";
+  }
+}
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("model name"));
+    if (line) return line.split(":")[1].trim();
+  } catch {
+    // not Linux
+  }
+  return os.cpus()[0]?.model ?? "unknown";
+}
+
+async function busyNeighbours(): Promise<string[]> {
+  return new Promise((resolve) => {
+    const child = spawn("ps", ["-eo", "pcpu,etime,args", "--sort=-pcpu"], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.on("error", () => resolve([]));
+    child.on("close", () =>
+      resolve(
+        out
+          .split("\n")
+          .slice(1)
+          .map((l) => l.trim())
+          .filter((l) => Number(l.split(/\s+/)[0]) > 20 && !l.includes("bench/bench.js") && !/\bps -eo\b/.test(l))
+          .map((l) => l.slice(0, 160)),
+      ),
+    );
+  });
+}
+
+async function environment(): Promise<Environment> {
+  return {
+    cpuModel: cpuModel(),
+    cores: os.availableParallelism(),
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    onnxruntimeNode: packageVersion("onnxruntime-node"),
+    litertjs: packageVersion("@litertjs/core"),
+    ffmpeg: await toolVersion(await resolveTool("ffmpeg")).catch(() => "unknown"),
+    loadAverageStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    startedAt: new Date().toISOString(),
+    busyNeighbours: await busyNeighbours(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. Model only.
+
+interface LiteRtRun {
+  variant: "plain" | "threaded";
+  threads: number;
+  perSecond: number;
+  cpuMsPerCall: number | null;
+}
+
+async function ortModelRound(seconds: number): Promise<ModelSpeedOutput> {
+  const r = await runChild([MODEL_SPEED, "--batches", BATCHES.join(","), "--seconds", String(seconds)], { timeoutMs: 600_000 });
+  if (r.code !== 0) throw failure("model_speed", r);
+  return JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as ModelSpeedOutput;
+}
+
+async function liteRtRound(variant: "plain" | "threaded", seconds: number): Promise<LiteRtRun> {
+  const r = await runChild([LITERT_SPEED, "--model", "face_landmark", "--variant", variant, "--seconds", String(seconds), "--json"], { timeoutMs: 180_000 });
+  if (r.code !== 0) throw failure(`LiteRT.js ${variant}`, r);
+  const m = JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as { threads: number; perSecond: number; cpuMsPerCall?: number };
+  return { variant, threads: m.threads, perSecond: m.perSecond, cpuMsPerCall: m.cpuMsPerCall ?? null };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2. End to end.
+
+type Mode = "bbox" | "detect";
+
+interface E2eRun {
+  video: string;
+  mode: Mode;
+  round: number;
+  frames: number;
+  wallMs: number;
+  /** frames / process wall time (start of node to exit: module loading, model loading, probing included). */
+  wallFps: number;
+  /** frames / pipeline time (first frame requested to last row written). */
+  pipelineFps: number | null;
+  maxRssKb: number | null;
+  timing: PipelineTiming | null;
+}
+
+async function bboxStream(video: BenchVideo, log: (m: string) => void): Promise<{ file: string; detectRun?: { frames: number; wallMs: number } }> {
+  const file = path.join(CACHE, "bbox", `${video.name.replace(/[/\\]/g, "__")}.bbox.stream`);
+  const fresh = existsSync(file) && existsSync(`${file}~`) && (await stat(file)).mtimeMs >= (await stat(video.file)).mtimeMs;
+  if (fresh) return { file };
+  await mkdir(path.dirname(file), { recursive: true });
+  log(`  facemesh detect ${video.name} -> bbox stream`);
+  const r = await runChild([CLI, "detect", video.file, "--out", file], { timeoutMs: 900_000 });
+  if (r.code !== 0) throw failure(`facemesh detect ${video.file}`, r);
+  const rows = /: (\d+) rows/.exec(r.stdout);
+  return { file, detectRun: { frames: rows ? Number(rows[1]) : NaN, wallMs: r.wallMs } };
+}
+
+async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number, timeoutMs: number): Promise<E2eRun> {
+  const out = path.join(CACHE, "out", `${video.name.replace(/[/\\]/g, "__")}.${mode}.stream`);
+  await mkdir(path.dirname(out), { recursive: true });
+  const args = [CLI, "run", video.file, "--out", out, ...(mode === "bbox" ? ["--bbox", bbox] : [])];
+  const r = await runChild(args, { timeoutMs, env: { FACEMESH_TIMING: "1" }, rss: true });
+  if (r.code !== 0) throw failure(`facemesh run ${mode} ${video.file}`, r);
+  const timing = parseTiming(r.stderr);
+  const rows = /: (\d+) rows x/.exec(r.stdout);
+  const frames = timing?.frames ?? (rows ? Number(rows[1]) : NaN);
+  await rm(out, { force: true });
+  await rm(`${out}~`, { force: true });
+  return {
+    video: video.name,
+    mode,
+    round,
+    frames,
+    wallMs: r.wallMs,
+    wallFps: frames / (r.wallMs / 1000),
+    pipelineFps: timing ? frames / (timing.wallMs / 1000) : null,
+    maxRssKb: r.maxRssKb,
+    timing,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// MediaPipe's web pipeline (per-frame graph times).
+
+interface MpStats {
+  mode: MpMode;
+  source: "cache" | "run here";
+  frames: number;
+  medianMs: number;
+  /** frames / sum of per-frame graph times: MediaPipe's throughput, its init excluded. */
+  fps: number;
+  chromium: string | null;
+  host: unknown;
+}
+
+function mpStats(ref: MpReference, source: MpStats["source"]): MpStats {
+  const ms = ref.frames.map((f) => f.ms);
+  const total = ms.reduce((a, b) => a + b, 0);
+  return { mode: ref.mode, source, frames: ms.length, medianMs: spread(ms).median, fps: (ms.length / total) * 1000, chromium: ref.harness.chromium, host: ref.harness.host };
+}
+
+async function mediapipeFor(video: BenchVideo, mode: MpMode, allowRun: boolean, log: (m: string) => void): Promise<MpStats | string> {
+  const spec = { dataset: video.dataset, name: video.stem, file: video.file, kind: "video" as const };
+  const cached = await cachedReference(spec, mode);
+  if (cached) return mpStats(cached, "cache");
+  if (!existsSync(CHROMIUM)) return `not measured: no cache and no Chromium at ${CHROMIUM}`;
+  if (!allowRun) return "not measured: no cache (--no-peers)";
+  try {
+    log(`  MediaPipe (${mode}) on ${video.name}: not cached, running the harness`);
+    const [ref] = await mediapipeReferences([spec], mode, { log: (m) => log(`    ${m}`) });
+    return mpStats(ref, "run here");
+  } catch (err) {
+    return `not measured: ${(err as Error).message.split("\n")[0]}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 4. Stage costs on their own (in this process).
+
+interface StageCosts {
+  video: string;
+  frames: number;
+  /** decodeFrames alone (ffmpeg child + pipe reads), frames per second. */
+  decodeFps: number;
+  /** One 192x192 landmark crop (imageToTensor), CPU ms. */
+  cropMs: number;
+  /** One detector letterbox (128x128), CPU ms. */
+  letterboxMs: number;
+}
+
+async function stageCosts(video: BenchVideo): Promise<StageCosts> {
+  const info = await probeVideo(video.file);
+  let first: RgbImage | null = null;
+  let frames = 0;
+  const t0 = performance.now();
+  for await (const f of decodeFrames(video.file, info)) {
+    first ??= f;
+    frames++;
+  }
+  const decodeFps = frames / ((performance.now() - t0) / 1000);
+  const img = first!;
+  const out = new Float32Array(3 * 192 * 192);
+  const side = Math.min(img.width, img.height) * 0.6;
+  const roi = { cx: img.width / 2, cy: img.height / 2, width: side, height: side, rotation: 0.1 };
+  const opts = { range: { min: 0, max: 1 }, border: "replicate" as const };
+  const cpuMs = (fn: () => void, n: number): number => {
+    for (let i = 0; i < 20; i++) fn();
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) fn();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1000 / n;
+  };
+  const cropMs = cpuMs(() => imageToTensor(img, roi, 192, out, 0, opts), 500);
+  const lb = letterboxRoi(img.width, img.height);
+  const lbOut = new Float32Array(3 * 128 * 128);
+  const letterboxMs = cpuMs(() => imageToTensor(img, lb.roi, 128, lbOut, 0, { range: { min: -1, max: 1 }, border: "zero" }), 500);
+  return { video: video.name, frames, decodeFps, cropMs, letterboxMs };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Report.
+
+interface Results {
+  environment: Environment;
+  settings: { runs: number; seconds: number; long: boolean; batches: number[] };
+  modelOnly: { ort: ModelSpeedOutput[]; litert: LiteRtRun[] };
+  videos: Array<{ name: string; file: string; source: string; width: number; height: number; frames: number; codec: string; talkingHead512: boolean }>;
+  detectCommand: Array<{ video: string; frames: number; wallMs: number }>;
+  e2e: E2eRun[];
+  longVideo: E2eRun[];
+  mediapipe: Record<string, Partial<Record<MpMode, MpStats | string>>>;
+  stages: StageCosts[];
+  errors: string[];
+}
+
+const f0 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(0));
+const f1 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(1));
+const f2 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(2));
+const sp = (s: Spread, fmt = f0): string => (s.n === 0 ? "–" : s.n === 1 ? fmt(s.median) : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`);
+const ratio = (a: number, b: number): string => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(1)}x` : "–");
+const mib = (kb: number | null | undefined): number => (kb === null || kb === undefined ? NaN : kb / 1024);
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+function markdown(r: Results): string {
+  const e = r.environment;
+  const out: string[] = [];
+  out.push(`# facemesh benchmark (${e.startedAt})`, "");
+  out.push(
+    `${e.cpuModel}, ${e.cores} cores, ${e.memoryGiB} GiB, ${e.os}; Node ${e.node}, onnxruntime-node ${e.onnxruntimeNode}, @litertjs/core ${e.litertjs}; ${e.ffmpeg}.`,
+    `Load average (1/5/15 min) at start ${e.loadAverageStart.join(" / ")}, at end ${e.loadAverageEnd?.join(" / ") ?? "?"}. ` +
+      `Medians of ${r.settings.runs} run(s), (min–max) in brackets.`,
+  );
+  if (e.busyNeighbours.length > 0) out.push("", `Other busy processes at start (shared machine): ${e.busyNeighbours.map((b) => `\`${b}\``).join("; ")}`);
+
+  // 1. Model only.
+  const litert = (v: LiteRtRun["variant"]) => spread(r.modelOnly.litert.filter((x) => x.variant === v).map((x) => x.perSecond));
+  const lp = litert("plain");
+  const lt = litert("threaded");
+  const bestLite = Math.max(lp.median || 0, lt.median || 0);
+  const liteCpu = spread(r.modelOnly.litert.filter((x) => x.variant === "plain").map((x) => x.cpuMsPerCall ?? NaN));
+  out.push("", "## Model only: face_landmark, faces per second", "");
+  out.push(
+    `LiteRT.js, same .tflite, batch 1 (it cannot batch): plain Wasm build (1 thread) ${sp(lp)}, threaded build (${r.modelOnly.litert.find((x) => x.variant === "threaded")?.threads ?? "?"} threads) ${sp(lt)}` +
+      `; plain build CPU ${f2(liteCpu.median)} ms per face.`,
+    "",
+  );
+  const rows: string[][] = [];
+  for (const b of r.settings.batches) {
+    const runs = r.modelOnly.ort.flatMap((o) => o.results.filter((x) => x.batch === b));
+    const fps = spread(runs.map((x) => x.facesPerSecond));
+    const cpu = spread(runs.map((x) => x.cpuMsPerFace));
+    rows.push([String(b), sp(fps), ratio(fps.median, bestLite), ratio(fps.median, lp.median), f2(cpu.median), ratio(liteCpu.median, cpu.median)]);
+  }
+  out.push(table(["batch", "onnxruntime faces/s", "vs best LiteRT.js", "vs LiteRT.js plain", "CPU ms/face", "CPU efficiency vs LiteRT.js plain"], rows));
+  const cfg = r.modelOnly.ort[0]?.config;
+  if (cfg) out.push("", `onnxruntime: ${cfg.thread} thread, intra-op threads ${cfg.threads ?? "default (all cores)"}, model calls of at most ${cfg.modelBatch ?? "the CPU default"} faces, CPU graph rewrite ${cfg.cpuGraphRewrite ? "on" : "off"}, spinning ${cfg.spinning ? "on" : "off"}.`);
+
+  // 2. End to end.
+  out.push("", "## End to end: `facemesh run`, frames per second", "");
+  out.push(
+    "wall = frames / (process start to exit: Node start, model load, ffprobe included); pipeline = frames / (first frame requested to last row written). " +
+      "MediaPipe = frames / sum of its per-frame graph times (init, PNG decoding excluded): tracking (video) mode beside our bbox mode, static mode (detection every frame) beside our detection mode.",
+    "",
+  );
+  const e2eRows: string[][] = [];
+  for (const v of r.videos) {
+    const mp = r.mediapipe[v.name] ?? {};
+    const mpFps = (m: MpMode) => (typeof mp[m] === "object" ? (mp[m] as MpStats).fps : NaN);
+    const cell = (mode: Mode) => {
+      const runs = r.e2e.filter((x) => x.video === v.name && x.mode === mode);
+      return { wall: spread(runs.map((x) => x.wallFps)), pipe: spread(runs.map((x) => x.pipelineFps ?? NaN)), rss: spread(runs.map((x) => mib(x.maxRssKb))) };
+    };
+    const b = cell("bbox");
+    const d = cell("detect");
+    e2eRows.push([
+      `${v.name}${v.talkingHead512 ? " *" : ""}`,
+      `${v.width}x${v.height} ${v.codec}, ${v.frames}`,
+      sp(b.wall),
+      sp(b.pipe),
+      f1(mpFps("none")),
+      `${ratio(b.wall.median, mpFps("none"))} / ${ratio(b.pipe.median, mpFps("none"))}`,
+      sp(d.wall),
+      sp(d.pipe),
+      f1(mpFps("flush")),
+      `${ratio(d.wall.median, mpFps("flush"))} / ${ratio(d.pipe.median, mpFps("flush"))}`,
+      `${f0(b.rss.median)} / ${f0(d.rss.median)}`,
+    ]);
+  }
+  out.push(
+    table(
+      ["video", "size, codec, frames", "bbox: wall fps", "bbox: pipeline fps", "MediaPipe tracking fps", "ratio wall / pipeline", "detect: wall fps", "detect: pipeline fps", "MediaPipe static fps", "ratio wall / pipeline", "peak RSS MiB bbox / detect"],
+      e2eRows,
+    ),
+  );
+  out.push("", "\\* the 512x512 talking-head videos the targets refer to (>= 10x MediaPipe with a bbox stream, >= 5x in detection mode).");
+  const notMeasured = Object.entries(r.mediapipe).flatMap(([v, m]) => Object.entries(m).filter(([, s]) => typeof s === "string").map(([mode, s]) => `${v} (${mode}): ${s as string}`));
+  if (notMeasured.length > 0) out.push("", `MediaPipe ${notMeasured.join("; ")}`);
+  const mpAny = Object.values(r.mediapipe).flatMap((m) => Object.values(m)).find((s): s is MpStats => typeof s === "object");
+  if (mpAny) out.push("", `MediaPipe measured with Chromium ${mpAny.chromium ?? "?"} on ${JSON.stringify(mpAny.host)} (cache: .cache/mediapipe).`);
+
+  // Where the time goes.
+  out.push("", "## Where the time goes (per frame, ms; median run of each)", "");
+  out.push(
+    "JS thread: waiting for decoded frames, cropping (landmark crops + detector letterboxes), post-processing (decode of detections, projection, rows), waiting for the model, writing. " +
+      "The model runs on the inference thread at the same time: model = time inside onnxruntime per frame (landmarks + detector); re-runs = tracking second-pass crops per frame.",
+    "",
+  );
+  const tRows: string[][] = [];
+  for (const v of r.videos) {
+    for (const mode of ["bbox", "detect"] as const) {
+      const runs = r.e2e.filter((x) => x.video === v.name && x.mode === mode && x.timing).sort((a, b) => a.wallMs - b.wallMs);
+      const m = runs[runs.length >> 1];
+      if (!m?.timing) continue;
+      const t = m.timing;
+      const pf = (x: number) => f2(x / t.frames);
+      tRows.push([v.name, mode, pf(t.wallMs), pf(t.decodeWaitMs), pf(t.cropMs), pf(t.postMs), pf(t.modelWaitMs), pf(t.consumerMs), pf(t.landmarkModelMs + t.detectorModelMs), f2(t.trackingReruns / t.frames)]);
+    }
+  }
+  out.push(table(["video", "mode", "total", "decode wait", "crop", "post", "model wait", "write", "model (other thread)", "re-runs"], tRows));
+
+  // Stage costs.
+  if (r.stages.length > 0) {
+    out.push("", "## Stage costs on their own", "");
+    out.push(
+      table(
+        ["video", "decode alone fps (ffmpeg + pipe)", "192x192 crop CPU ms", "detector letterbox CPU ms"],
+        r.stages.map((s) => [s.video, f0(s.decodeFps), f2(s.cropMs), f2(s.letterboxMs)]),
+      ),
+    );
+  }
+
+  // Memory.
+  if (r.longVideo.length > 0) {
+    out.push("", "## Memory: 10-minute vs 10-second 720p clip (peak RSS of the facemesh process)", "");
+    const mRows: string[][] = [];
+    for (const mode of ["bbox", "detect"] as const) {
+      const short = spread(r.e2e.filter((x) => x.video === "generated/720p-10s" && x.mode === mode).map((x) => mib(x.maxRssKb)));
+      const long = r.longVideo.find((x) => x.mode === mode);
+      mRows.push([mode, f0(short.median), f0(mib(long?.maxRssKb)), ratio(mib(long?.maxRssKb), short.median), f0(long?.wallFps), f0(long?.pipelineFps)]);
+    }
+    out.push(table(["mode", "10 s MiB", "10 min MiB", "ratio (target <= 1.5x)", "10 min wall fps", "10 min pipeline fps"], mRows));
+  }
+  if (r.errors.length > 0) out.push("", "## Errors", "", ...r.errors.map((x) => `- ${x}`));
+  return `${out.join("\n")}\n`;
+}
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: "string" },
+      seconds: { type: "string", default: "2" },
+      "no-long": { type: "boolean", default: false },
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      "no-peers": { type: "boolean", default: false },
+      out: { type: "string", default: path.join(ROOT, "bench") },
+    },
+  });
+  const quick = values.quick;
+  const runs = Number(values.runs ?? (quick ? 1 : 3));
+  const seconds = Number(values.seconds);
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${values.runs}`);
+  if (!(seconds > 0)) throw new Error(`--seconds must be positive, got ${values.seconds}`);
+  const long = !values["no-long"] && !quick;
+  for (const f of [CLI, MODEL_SPEED, RSS_PROBE, LITERT_SPEED]) if (!existsSync(f)) throw new Error(`${f} is missing: build first (npx tsc -p .)`);
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const started = performance.now();
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
+
+  const env = await environment();
+  log(`${env.cpuModel}, ${env.cores} cores, load ${env.loadAverageStart.join(" ")}`);
+  if (env.busyNeighbours.length > 0) log(`busy neighbours: ${env.busyNeighbours.join(" | ")}`);
+  const results: Results = {
+    environment: env,
+    settings: { runs, seconds, long, batches: BATCHES },
+    modelOnly: { ort: [], litert: [] },
+    videos: [],
+    detectCommand: [],
+    e2e: [],
+    longVideo: [],
+    mediapipe: {},
+    stages: [],
+    errors: [],
+  };
+
+  // Inputs.
+  const shared = sharedVideos(SHARED_DATA);
+  if (shared.length === 0) log(`${SHARED_DATA} absent: shared videos skipped, generated clips only`);
+  const gen = await generatedVideos(CACHE, long, log);
+  let videos = [...shared, gen.clip512, gen.clip720];
+  if (values.only) videos = videos.filter((v) => v.name.includes(values.only!));
+  const bboxes = new Map<string, string>();
+  for (const v of videos) {
+    const info = await probeVideo(v.file);
+    results.videos.push({ name: v.name, file: path.relative(ROOT, v.file), source: v.source, width: info.width, height: info.height, frames: info.frameCount, codec: info.codec, talkingHead512: v.talkingHead512 });
+    const b = await bboxStream(v, log);
+    bboxes.set(v.name, b.file);
+    if (b.detectRun) results.detectCommand.push({ video: v.name, ...b.detectRun });
+  }
+
+  // 1 + 2, interleaved round by round.
+  for (let round = 0; round < runs; round++) {
+    log(`round ${round + 1}/${runs} [${elapsed()}]: model only`);
+    try {
+      results.modelOnly.ort.push(await ortModelRound(seconds));
+    } catch (err) {
+      results.errors.push(`model only (onnxruntime): ${(err as Error).message}`);
+    }
+    if (!values["no-peers"]) {
+      for (const variant of ["plain", "threaded"] as const) {
+        try {
+          results.modelOnly.litert.push(await liteRtRound(variant, Math.max(2, seconds)));
+        } catch (err) {
+          results.errors.push(`LiteRT.js ${variant}: ${(err as Error).message}`);
+        }
+      }
+    }
+    log(`round ${round + 1}/${runs} [${elapsed()}]: end to end`);
+    for (const v of videos) {
+      for (const mode of ["bbox", "detect"] as const) {
+        try {
+          const r = await e2eRun(v, mode, bboxes.get(v.name)!, round, 300_000);
+          results.e2e.push(r);
+          log(`  ${v.name} ${mode}: ${r.frames} frames, ${f0(r.wallFps)} fps wall, ${f0(r.pipelineFps)} fps pipeline, ${f0(mib(r.maxRssKb))} MiB`);
+        } catch (err) {
+          results.errors.push(`${v.name} ${mode}: ${(err as Error).message}`);
+        }
+      }
+    }
+  }
+
+  // 3. The long clip: once per mode.
+  if (gen.long720 && (!values.only || gen.long720.name.includes(values.only))) {
+    log(`[${elapsed()}] 10-minute 720p clip`);
+    try {
+      const b = await bboxStream(gen.long720, log);
+      if (b.detectRun) results.detectCommand.push({ video: gen.long720.name, ...b.detectRun });
+      for (const mode of ["bbox", "detect"] as const) {
+        const r = await e2eRun(gen.long720, mode, b.file, 0, 1_800_000);
+        results.longVideo.push(r);
+        log(`  ${mode}: ${r.frames} frames, ${f0(r.wallFps)} fps wall, ${f0(mib(r.maxRssKb))} MiB`);
+      }
+    } catch (err) {
+      results.errors.push(`10-minute clip: ${(err as Error).message}`);
+    }
+  }
+
+  // MediaPipe.
+  log(`[${elapsed()}] MediaPipe web pipeline (cache or harness)`);
+  for (const v of videos) {
+    if (v.name === gen.clip720.name) continue; // the targets are about 512x512 talking heads; 720p would cost minutes of Chromium
+    results.mediapipe[v.name] = {};
+    for (const mode of ["none", "flush"] as const) results.mediapipe[v.name][mode] = await mediapipeFor(v, mode, !values["no-peers"], log);
+  }
+
+  // 4. Stage costs.
+  log(`[${elapsed()}] stage costs`);
+  for (const v of videos) {
+    try {
+      results.stages.push(await stageCosts(v));
+    } catch (err) {
+      results.errors.push(`stage costs ${v.name}: ${(err as Error).message}`);
+    }
+  }
+
+  env.loadAverageEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
+  env.finishedAt = new Date().toISOString();
+  await mkdir(values.out, { recursive: true });
+  await writeAtomic(path.join(values.out, "results.json"), `${JSON.stringify(results, null, 1)}\n`);
+  await writeAtomic(path.join(values.out, "results.md"), markdown(results));
+  log(`[${elapsed()}] wrote ${path.join(values.out, "results.json")} and results.md`);
+  if (results.errors.length > 0) {
+    log(`${results.errors.length} error(s):\n${results.errors.join("\n")}`);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    process.exit(1);
+  });
+}
