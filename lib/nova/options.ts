@@ -16,7 +16,7 @@ export interface FaceMeshOptions {
   device: FaceMeshDevice;
   /** What the landmark values of a frame without a face are. */
   no_face: NoFaceFill;
-  /** Carry the face from the previous frame's landmarks when the box stream has none / an unusable one. */
+  /** Bbox mode: take the ROI rotation from the previous frame's landmarks (MediaPipe's tracking rule); off: rotation 0 (or the keypoint stream's eye line). */
   tracking: boolean;
 }
 

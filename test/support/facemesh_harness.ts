@@ -298,19 +298,6 @@ export function rowVsMesh(r: ArrayLike<number>, ref: ArrayLike<number>, width: n
   return sum / NUM_POINTS / interOcular(ref, width, height);
 }
 
-/** Mean pixel distance between two rows' landmarks, divided by the inter-ocular distance of `ref`. */
-export function rowVsRow(r: ArrayLike<number>, ref: ArrayLike<number>, width: number, height: number): number {
-  let sum = 0;
-  for (let i = 0; i < NUM_POINTS; i++) {
-    const [x, y] = rowPoint(r, i, width, height);
-    const [rx, ry] = rowPoint(ref, i, width, height);
-    sum += Math.hypot(x - rx, y - ry);
-  }
-  const [ax, ay] = rowPoint(ref, RIGHT_EYE_OUTER, width, height);
-  const [bx, by] = rowPoint(ref, LEFT_EYE_OUTER, width, height);
-  return sum / NUM_POINTS / Math.hypot(ax - bx, ay - by);
-}
-
 /** True when a row holds landmarks (not the zeros/NaN of a row without a face). */
 export function rowHasFace(r: ArrayLike<number>): boolean {
   for (let j = 0; j < ROW_DIM - 1; j++) if (!(r[j] === 0)) return Number.isFinite(r[j]!);
