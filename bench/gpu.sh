@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# GPU check for facemesh: which onnxruntime devices load on a GPU machine, faces/s at batch 50 and 256 on each,
+# and landmark parity with the CPU run on the same face crops. Two steps:
+#
+#   1. here (development machine, after `npx tsc -p .`):   bash bench/gpu.sh prepare
+#      builds .cache/gpu/ (about 45 MB): Node (xz), onnxruntime-node's Linux x64 binaries + JS deps (xz), dist/ +
+#      models/ (xz), 64 real face crops, the Vulkan loader .deb (for webgpu on a bare image).
+#   2. on the GPU machine, in ONE call (the device tool; at most ~8 minutes, every step has its own timeout):
+#      run(command="bash bench/gpu.sh", carry=[".cache/gpu"], timeout_s=480)
+#      It writes $OUT/gpu.json (everything) and $OUT/gpu.log, and prints a summary.
+#
+# CUDA: onnxruntime-node's CUDA provider (libonnxruntime_providers_cuda.so + _shared.so) is not in the npm package;
+# its install script downloads it from NuGet (Microsoft.ML.OnnxRuntime.Gpu.Linux) when ONNXRUNTIME_NODE_INSTALL=cuda12,
+# which is impossible offline and no npm package ships it. It also needs the CUDA 12 + cuDNN 9 runtime. The script
+# looks for those libraries on the machine (e.g. in a Python onnxruntime-gpu / nvidia-* wheel), uses them if found,
+# tries cuda either way and reports the exact reason when it does not load. webgpu is bundled with
+# onnxruntime-node and needs only a Vulkan loader and the NVIDIA ICD.
+set -u
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUNDLE="$HERE/.cache/gpu"
+
+prepare() {
+  set -e
+  cd "$HERE"
+  [ -f dist/bench/gpu_check.js ] || { echo "build first: npx tsc -p ." >&2; exit 1; }
+  mkdir -p "$BUNDLE/debs"
+  local node_bin; node_bin="$(command -v node)"
+  if [ ! -s "$BUNDLE/node.xz" ] || [ "$node_bin" -nt "$BUNDLE/node.xz" ]; then
+    echo "compressing $node_bin ($(node --version)) ..."
+    xz -T2 -6 -c "$node_bin" > "$BUNDLE/node.xz.tmp" && mv "$BUNDLE/node.xz.tmp" "$BUNDLE/node.xz"
+  fi
+  local ort_version; ort_version="$(node -p 'require("./node_modules/onnxruntime-node/package.json").version')"
+  if [ ! -s "$BUNDLE/ort.tar.xz" ] || [ "$(cat "$BUNDLE/ort.version" 2>/dev/null)" != "$ort_version" ]; then
+    echo "packing onnxruntime-node $ort_version (Linux x64 binaries only) and the JS packages dist/ needs ..."
+    tar -C node_modules -cJf "$BUNDLE/ort.tar.xz.tmp" onnxruntime-node/package.json onnxruntime-node/dist \
+      onnxruntime-node/bin/napi-v6/linux/x64 onnxruntime-common onnx-proto protobufjs long @protobufjs
+    mv "$BUNDLE/ort.tar.xz.tmp" "$BUNDLE/ort.tar.xz"
+    echo "$ort_version" > "$BUNDLE/ort.version"
+  fi
+  echo "packing dist/ and models/ ..."
+  tar -cJf "$BUNDLE/app.tar.xz.tmp" dist models/*.onnx models/manifest.json && mv "$BUNDLE/app.tar.xz.tmp" "$BUNDLE/app.tar.xz"
+  if [ ! -s "$BUNDLE/crops/crops.u8" ]; then node dist/bench/gpu_crops.js "$BUNDLE/crops"; fi
+  if ! ls "$BUNDLE"/debs/libvulkan1_*.deb >/dev/null 2>&1; then
+    echo "fetching the Vulkan loader .deb (Debian registry) ..."
+    (cd "$BUNDLE/debs" && { apt-get download libvulkan1 2>/dev/null || { apt-get update -qq && apt-get download libvulkan1; }; }) ||
+      echo "warning: could not download libvulkan1; webgpu will need the machine's own Vulkan loader" >&2
+  fi
+  du -sh "$BUNDLE"
+  echo "now, on the GPU machine: run(command=\"bash bench/gpu.sh\", carry=[\".cache/gpu\"], timeout_s=480)"
+}
+
+if [ "${1:-}" = "prepare" ]; then prepare; exit $?; fi
+
+# ---------------------------------------------------------------------------------------------------------------
+# On the GPU machine.
+OUT="${OUT:-$HERE/gpu-out}"
+mkdir -p "$OUT"
+LOG="$OUT/gpu.log"
+: > "$LOG"
+W=/tmp/facemesh-gpu
+rm -rf "$W"; mkdir -p "$W/node_modules"
+say() { echo "$*" | tee -a "$LOG"; }
+started=$(date +%s)
+[ -d "$BUNDLE" ] || { say "error: $BUNDLE missing: run 'bash bench/gpu.sh prepare' here first and carry .cache/gpu"; exit 1; }
+
+say "== machine"
+{ timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi: not available"; uname -r; nproc; } | tee -a "$LOG"
+
+say "== node"
+NODE=""
+if command -v node >/dev/null 2>&1 && node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then
+  NODE="$(command -v node)"
+else
+  timeout 60 xz -dc "$BUNDLE/node.xz" > "$W/node" && chmod +x "$W/node" && NODE="$W/node"
+fi
+[ -n "$NODE" ] && "$NODE" --version >/dev/null 2>&1 || { say "error: no usable node"; exit 1; }
+say "$NODE $("$NODE" --version)"
+
+say "== unpack"
+timeout 90 tar -C "$W/node_modules" -xJf "$BUNDLE/ort.tar.xz" && timeout 60 tar -C "$W" -xJf "$BUNDLE/app.tar.xz" || { say "error: unpack failed"; exit 1; }
+echo '{"name":"facemesh-gpu-check","private":true,"type":"module"}' > "$W/package.json"
+ORT_BIN="$W/node_modules/onnxruntime-node/bin/napi-v6/linux/x64"
+
+say "== vulkan (webgpu)"
+if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then
+  for f in "$BUNDLE"/debs/*.deb; do [ -f "$f" ] && dpkg -x "$f" / && say "unpacked $(basename "$f")"; done
+  ldconfig 2>/dev/null || true
+fi
+ldconfig -p 2>/dev/null | grep 'libvulkan.so.1' | head -1 | tee -a "$LOG" || say "no Vulkan loader"
+if ! ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json >/dev/null 2>&1 && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  say "VK_DRIVER_FILES=$VK_DRIVER_FILES"
+fi
+
+say "== cuda provider"
+CUDA_NOTE="onnxruntime-node ships no CUDA provider: its install script fetches libonnxruntime_providers_cuda.so from NuGet (ONNXRUNTIME_NODE_INSTALL=cuda12), impossible offline"
+provider="$(timeout 60 find / -xdev \( -path /proc -o -path /sys \) -prune -o -name 'libonnxruntime_providers_cuda.so' -print 2>/dev/null | head -1)"
+if [ -n "$provider" ]; then
+  pdir="$(dirname "$provider")"
+  cp "$provider" "$ORT_BIN/" && cp "$pdir/libonnxruntime_providers_shared.so" "$ORT_BIN/" 2>/dev/null
+  CUDA_NOTE="$CUDA_NOTE; found a provider on this machine ($provider, from another onnxruntime build) and tried it"
+  say "found $provider"
+else
+  say "no libonnxruntime_providers_cuda.so on this machine"
+fi
+# CUDA 12 / cuDNN 9 runtime libraries (the 1.23 provider links libcudart.so.12, libcublasLt.so.12, libcudnn.so.9).
+cuda_libs="$(timeout 60 find / -xdev \( -path /proc -o -path /sys \) -prune -o \( -name 'libcudart.so.12*' -o -name 'libcublasLt.so.12*' -o -name 'libcudnn.so.9*' -o -name 'libcufft.so.11*' \) -print 2>/dev/null | head -20)"
+if [ -n "$cuda_libs" ]; then
+  export LD_LIBRARY_PATH="$(echo "$cuda_libs" | xargs -n1 dirname | sort -u | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  say "CUDA 12 runtime libraries: $(echo "$cuda_libs" | xargs -n1 basename | sort -u | paste -sd' ')"
+else
+  say "no CUDA 12 / cuDNN 9 runtime libraries found (the machine's CUDA is $(ls -d /usr/local/cuda-* 2>/dev/null | xargs -n1 basename 2>/dev/null | paste -sd' ' || echo unknown))"
+fi
+
+CHECK="$W/dist/bench/gpu_check.js"
+CROPS="$BUNDLE/crops"
+check() { # device timeout
+  local dev="$1" limit="$2" args=()
+  if [ "$dev" = cpu ]; then args=(--save "$W/cpu.bin"); else args=(--ref "$W/cpu.bin"); fi
+  say "== $dev (limit ${limit}s)"
+  timeout -k 5 "$limit" "$NODE" "$CHECK" --device "$dev" --crops "$CROPS" "${args[@]}" > "$W/res-$dev.json" 2>> "$LOG"
+  local rc=$?
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && echo "{\"device\":\"$dev\",\"loaded\":false,\"error\":\"timed out after ${limit}s\",\"speed\":[]}" > "$W/res-$dev.json"
+  [ -s "$W/res-$dev.json" ] || echo "{\"device\":\"$dev\",\"loaded\":false,\"error\":\"exit $rc, no output (see gpu.log)\",\"speed\":[]}" > "$W/res-$dev.json"
+  tail -c 2000 "$W/res-$dev.json" | tee -a "$LOG"; echo | tee -a "$LOG"
+}
+check cpu 150
+check cuda 120
+check webgpu 150
+
+"$NODE" -e '
+const fs = require("fs");
+const [w, out, note, started] = process.argv.slice(1);
+const read = (d) => { try { return JSON.parse(fs.readFileSync(`${w}/res-${d}.json`, "utf8")); } catch (e) { return { device: d, loaded: false, error: String(e), speed: [] }; } };
+const devices = ["cpu", "cuda", "webgpu"].map(read);
+const result = { when: new Date().toISOString(), seconds: Math.round(Date.now() / 1000 - Number(started)), cudaNote: note, devices };
+fs.writeFileSync(`${out}/gpu.json`, JSON.stringify(result, null, 1));
+for (const d of devices) {
+  const speed = d.speed.map((s) => `batch ${s.batch}: ${s.facesPerSecond.toFixed(0)} faces/s`).join(", ");
+  const par = d.parity ? `; vs cpu max ${d.parity.maxFramePx.toFixed(3)} px mean ${d.parity.meanFramePx.toFixed(4)} px (frame), score max diff ${d.parity.maxScoreDiff.toExponential(1)}` : "";
+  console.log(`${d.device}: ${d.loaded ? `loaded (${d.thread} thread)` : "not loaded"}${speed ? `; ${speed}` : ""}${par}${d.error ? `; error: ${String(d.error).slice(0, 400)}` : ""}`);
+}
+console.log(`wrote ${out}/gpu.json`);
+' "$W" "$OUT" "$CUDA_NOTE" "$started" | tee -a "$LOG"
