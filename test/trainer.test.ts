@@ -9,7 +9,7 @@ import path from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { validateManifest } from "../lib/nova/manifest.js";
-import { findIo, parseOptionSpecs, parseTimeSpan, parseTrainer, readTrainer } from "../lib/nova/trainer.js";
+import { findIo, parseOptionSpecs, parseTimeSpan, parseTrainer, parseTrainerDocument, readTrainer } from "../lib/nova/trainer.js";
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ourTrainer = path.join(projectRoot, "facemesh.trainer");
@@ -80,7 +80,10 @@ test("the original discover-modules trainer parses, typo kept in the specific pa
   assert.equal(out.specific, "feature;face;landmarks:facemesh");
   assert.equal(out.defaultValue, "face_mesh");
   assert.equal(findIo(t, "input", "bounding_box")!.specific, "feature;face;boundingbox");
-  assert.deepEqual(t.uris, [{ id: "weights", url: "https://example.org/facial_landmarks.pth", hash: "0123abcd", tar: false }]);
+  assert.deepEqual(t.uris, [{
+    id: "weights", url: "https://example.org/facial_landmarks.pth", hash: "0123abcd", tar: false,
+    attributes: { id: "weights", url: "https://example.org/facial_landmarks.pth", hash: "0123abcd", tar: "False" },
+  }]);
   assert.deepEqual(t.options.map((o) => [o.name, o.type, o.defaultText, o.default]), [["batch_size", "STRING", "250", 250]]);
   assert.equal(findIo(t, "input", "landmarks"), undefined);
 });
@@ -95,12 +98,17 @@ test("meta: backends NOVA accepts, time strings, booleans in NOVA's spellings", 
   assert.equal(variant("", 'trained="1"').info.trained, true);
   assert.equal(variant("", 'trained="false"').info.trained, false);
   const t = variant('backend="Python" leftContext="40ms" rightContext="2s" frameStep="40" is_trainable="0" enable_post_process="True"');
-  assert.deepEqual(t.meta.leftContext, { text: "40ms", seconds: 0.04 });
-  assert.deepEqual(t.meta.rightContext, { text: "2s", seconds: 2 });
-  assert.deepEqual(t.meta.frameStep, { text: "40", seconds: 0.04 }, "a bare integer is milliseconds");
+  assert.deepEqual(t.meta.leftContext, { text: "40ms", seconds: 0.04, milliseconds: 40 });
+  assert.deepEqual(t.meta.rightContext, { text: "2s", seconds: 2, milliseconds: 2000 });
+  assert.deepEqual(t.meta.frameStep, { text: "40", seconds: 0.04, milliseconds: 40 }, "a bare integer is milliseconds");
   assert.equal(t.meta.isTrainable, false);
   assert.equal(t.meta.enablePostProcess, true);
   assert.equal(parseTimeSpan("0.5", "x", "f").seconds, 0.5, "a bare decimal is seconds");
+  assert.equal(parseTimeSpan("0.04", "x", "f").milliseconds, 40, "a bare decimal is seconds");
+  // 1.1 * 1000 and 0.29 * 1000 are not 1100 and 290 in binary floating point; the text scaled by 10^3 is.
+  assert.equal(parseTimeSpan("1.1s", "x", "f").milliseconds, 1100);
+  assert.equal(parseTimeSpan("0.29", "x", "f").milliseconds, 290);
+  assert.equal(parseTimeSpan("1.5e-2s", "x", "f").milliseconds, 15);
   assert.equal(parseTimeSpan("1.5 S", "x", "f").seconds, 1.5);
   assert.equal(parseTimeSpan("250MS", "x", "f").seconds, 0.25);
   assert.throws(() => variant('frameStep="fast"'), /v\.trainer: meta frameStep="fast" is not a time/);
@@ -133,11 +141,27 @@ test("structural errors name the trainer file", async () => {
   bad("<trainer ssi-v=\"5\"><meta><io type=\"sideways\" id=\"a\" data=\"stream:Video\"/></meta><model create=\"X\" script=\"x\"/></trainer>", /<io> 1 \(id "a"\): type="sideways"/);
   bad("<trainer ssi-v=\"5\"><meta><io type=\"input\" id=\"a\" data=\"stream:Video\"/><io type=\"input\" id=\"a\" data=\"stream:Audio\"/></meta><model create=\"X\" script=\"x\"/></trainer>", /input id "a" is declared twice/);
   bad("<trainer ssi-v=\"5\"><meta/><model script=\"x\"/></trainer>", /needs a create attribute/);
-  bad("<trainer><meta/><model create=\"X\" script=\"x\"/></trainer>", /integer ssi-v/);
+  bad("<trainer ssi-v=\"five\"><meta/><model create=\"X\" script=\"x\"/></trainer>", /integer ssi-v attribute, found "five"/);
   bad("<trainer ssi-v=\"5\"><meta>", /not well-formed XML/);
   const missing = path.join(dir, "nope.trainer");
   await assert.rejects(readTrainer(missing), (e: Error) => e.message.startsWith(`${missing}: cannot read trainer`));
   const file = path.join(dir, "broken.trainer");
   writeFileSync(file, ORIGINAL.replace("{batch_size:STRING:250}", "{batch_size:STRING}"));
   await assert.rejects(readTrainer(file), (e: Error) => e.message.startsWith(`${file}: invalid optstr`));
+});
+
+test("parseTrainerDocument: any module's trainer, optstr kept as text, ssi-v optional, SSI item lists", () => {
+  // Optstrs as published discover-modules trainers write them; the NOVA client copes, our option parser does not.
+  for (const optstr of ["{ip:STRING:127.0.0.1};{group_turns:BOOL:False]", "model_path:STRING:cardiffnlp/x", "{roles:STRING:$(role);{split:BOOL:False}}"]) {
+    const xml = `<trainer ssi-v="5"><meta backend="nova-server"/><model create="X" script="x.py" optstr="${optstr}"/></trainer>`;
+    assert.equal(parseTrainerDocument(xml, "m.trainer").model.optstr, optstr);
+    assert.throws(() => parseTrainer(xml, "m.trainer"), /m\.trainer: invalid optstr/, "running a module still needs a valid optstr");
+  }
+  // discover-utils' Trainer.write_to_file writes no ssi-v attribute; its default is 5.
+  const written = parseTrainerDocument(`<trainer><info trained="False"/><meta backend="nova-server" frameStep="40"/>
+    <register><item path="a.dll"/></register><users><item name="u1"/><item name="u2"/></users><model create="PythonModel" script="m.py"/></trainer>`, "w.trainer");
+  assert.equal(written.version, 5);
+  assert.equal(written.info.trained, false);
+  assert.deepEqual(written.itemLists, { users: [{ name: "u1" }, { name: "u2" }], classes: [], streams: [], register: [{ path: "a.dll" }] });
+  assert.equal("options" in written, false);
 });

@@ -8,7 +8,9 @@
  *     </meta>
  *     <model create=".." script=".." optstr="{name:TYPE:default};..."/>
  *   </trainer>
- * Our facemesh.trainer is the single source of option defaults (see options.ts).
+ * Our facemesh.trainer is the single source of option defaults (see options.ts). The job server reads every
+ * module's trainer with parseTrainerDocument (lib/server/trainer_info.ts): one reader, one rule for booleans and
+ * times.
  */
 import { readFile } from "node:fs/promises";
 import { attributesOf, childrenOf, parseXmlRoot, type XmlElement } from "../ssi/xml.js";
@@ -35,6 +37,8 @@ export interface OptionSpec {
 export interface TimeSpan {
   text: string;
   seconds: number;
+  /** The same duration in milliseconds (DISCOVER's unit), scaled from the decimal text: "1.1s" is exactly 1100. */
+  milliseconds: number;
 }
 
 export interface TrainerIo {
@@ -59,9 +63,16 @@ export interface TrainerUri {
   url: string;
   hash: string;
   tar: boolean;
+  /** As written: an absent attribute is absent here, where the fields above read "". */
+  attributes: Record<string, string>;
 }
 
-export interface Trainer {
+/** The SSI trainer lists: each a list of <item> attribute sets. NOVA server modules leave them empty. */
+export const ITEM_LISTS = ["users", "classes", "streams", "register"] as const;
+export type ItemList = (typeof ITEM_LISTS)[number];
+
+/** A trainer as written, its optstr as text: what any module's trainer must satisfy (see parseTrainerDocument). */
+export interface TrainerDocument {
   /** The file it was read from (or the name given to parseTrainer). */
   path: string;
   version: number;
@@ -84,6 +95,11 @@ export interface Trainer {
   io: TrainerIo[];
   uris: TrainerUri[];
   model: { create: string; script: string; optstr: string; attributes: Record<string, string> };
+  itemLists: Record<ItemList, Record<string, string>[]>;
+}
+
+/** A trainer with its options parsed: what running a module needs. */
+export interface Trainer extends TrainerDocument {
   options: OptionSpec[];
 }
 
@@ -97,15 +113,27 @@ export async function readTrainer(file: string): Promise<Trainer> {
   return parseTrainer(text, file);
 }
 
-/** Parses trainer XML; `file` names it in errors. */
+/** Parses trainer XML, optstr included; `file` names it in errors. */
 export function parseTrainer(xml: string, file: string): Trainer {
+  const document = parseTrainerDocument(xml, file);
+  return { ...document, options: parseOptionSpecs(document.model.optstr, file) };
+}
+
+/**
+ * Parses trainer XML but leaves optstr as text. A server lists every module's trainer, and published module
+ * trainers carry optstrs that only the NOVA client's lenient reading accepts (discover-modules: a "]" closing the
+ * last option, options without braces, braces around the whole list); DISCOVER passes optstr on unread, and so can we.
+ */
+export function parseTrainerDocument(xml: string, file: string): TrainerDocument {
   const bad = (what: string): never => {
     throw new Error(`${file}: invalid trainer: ${what}`);
   };
   const root = parseXmlRoot(xml, "trainer", file);
   const rootAttrs = attributesOf(root);
-  const version = Number(rootAttrs["ssi-v"] ?? NaN);
-  if (!Number.isInteger(version)) bad(`<trainer> needs an integer ssi-v attribute, found "${rootAttrs["ssi-v"] ?? ""}"`);
+  // discover-utils writes trainers without ssi-v (and reads none; its default is 5).
+  const ssiV = rootAttrs["ssi-v"];
+  const version = ssiV === undefined ? 5 : Number(ssiV);
+  if (ssiV !== undefined && (ssiV.trim() === "" || !Number.isInteger(version))) bad(`<trainer> needs an integer ssi-v attribute, found "${ssiV}"`);
 
   const one = (tag: string, required: boolean): XmlElement | undefined => {
     const list = childrenOf(root, tag);
@@ -147,14 +175,16 @@ export function parseTrainer(xml: string, file: string): Trainer {
   }
   const uris = childrenOf(metaElement, "uri").map((e): TrainerUri => {
     const a = attributesOf(e);
-    return { id: a.id ?? "", url: a.url ?? "", hash: a.hash ?? "", tar: parseBool(a.tar ?? "false", "uri tar", file) };
+    return { id: a.id ?? "", url: a.url ?? "", hash: a.hash ?? "", tar: parseBool(a.tar ?? "false", "uri tar", file), attributes: a };
   });
 
   const modelAttrs = attributesOf(one("model", true)!);
   if (!modelAttrs.create) bad("<model> needs a create attribute");
   if (!modelAttrs.script) bad("<model> needs a script attribute");
-  const optstr = modelAttrs.optstr ?? "";
-  const model = { create: modelAttrs.create, script: modelAttrs.script, optstr, attributes: modelAttrs };
+  const model = { create: modelAttrs.create, script: modelAttrs.script, optstr: modelAttrs.optstr ?? "", attributes: modelAttrs };
+
+  const itemLists = {} as TrainerDocument["itemLists"];
+  for (const tag of ITEM_LISTS) itemLists[tag] = childrenOf(one(tag, false) ?? {}, "item").map(attributesOf);
 
   return {
     path: file,
@@ -165,7 +195,7 @@ export function parseTrainer(xml: string, file: string): Trainer {
     io,
     uris,
     model,
-    options: parseOptionSpecs(optstr, file),
+    itemLists,
   };
 }
 
@@ -192,7 +222,10 @@ function parseIo(a: Record<string, string>, index: number, file: string): Traine
   };
 }
 
-/** True/true/1 and False/false/0 (NOVA writes Python's True/False). */
+/**
+ * True/true/1 and False/false/0, any case (NOVA.md §2; NOVA writes Python's True/False). Anything else is an
+ * error, not a guess: NOVA takes only True/true/1 as true, so reading "yes" as true would disagree with NOVA.
+ */
 export function parseBool(text: string, what: string, file: string): boolean {
   const t = text.trim().toLowerCase();
   if (t === "true" || t === "1") return true;
@@ -202,14 +235,15 @@ export function parseBool(text: string, what: string, file: string): boolean {
 
 /** "40ms" -> 0.04 s, "2s" -> 2 s, "40" -> 40 ms (an integer is milliseconds), "0.5" -> 0.5 s (a decimal is seconds). */
 export function parseTimeSpan(text: string, what: string, file: string): TimeSpan {
-  const m = /^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*(ms|s)?\s*$/i.exec(text);
+  const m = /^\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE]([-+]?\d+))?\s*(ms|s)?\s*$/i.exec(text);
   if (!m) throw new Error(`${file}: ${what}="${text}" is not a time (e.g. "40ms", "2s", 40 = ms, 0.04 = s)`);
-  const numberText = text.trim().replace(/\s*(ms|s)$/i, "");
-  const value = Number(numberText);
-  const unit = m[2]?.toLowerCase();
-  const isInteger = /^\d+$/.test(numberText);
-  const seconds = unit === "ms" ? value / 1000 : unit === "s" ? value : isInteger ? value / 1000 : value;
-  return { text, seconds };
+  const [, digits, exponentText, unitText] = m;
+  const unit = unitText?.toLowerCase();
+  const inMs = unit === "ms" || (unit === undefined && exponentText === undefined && /^\d+$/.test(digits));
+  // Scale by moving the decimal exponent rather than multiplying, so both units are the nearest double to the text.
+  const exponent = Number(exponentText ?? 0) + (inMs ? 0 : 3);
+  const milliseconds = Number(`${digits}e${exponent}`);
+  return { text, seconds: Number(`${digits}e${exponent - 3}`), milliseconds };
 }
 
 const TYPE_ALIASES: Record<string, OptionType> = {
