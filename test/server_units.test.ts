@@ -16,7 +16,7 @@ import { resolveTrainerPath } from "../lib/server/modules.js";
 import { collectSecretValues, redactForm, scrubText } from "../lib/server/secrets.js";
 import { jobTablePage } from "../lib/server/html.js";
 import { dataTypeMatches } from "../lib/server/server.js";
-import { parseTimeMs, parseTrainerXml, trainerIo } from "../lib/server/trainer_info.js";
+import { parseTrainerXml, trainerIo } from "../lib/server/trainer_info.js";
 
 function httpError(fn: () => unknown, status: number, pattern: RegExp): void {
   assert.throws(fn, (err: unknown) => {
@@ -162,13 +162,7 @@ test("secrets are masked by name at any depth and scrubbed by value from free te
   assert.equal(scrubText("login nova/hunter22 with tok-123", values), "login nova/**** with ****");
 });
 
-test(".trainer: TrainerEncoder fields, NOVA time strings, io list", () => {
-  assert.equal(parseTimeMs("40ms", "x"), 40);
-  assert.equal(parseTimeMs("2s", "x"), 2000);
-  assert.equal(parseTimeMs("40", "x"), 40, "an int is milliseconds");
-  assert.equal(parseTimeMs("0.04", "x"), 40, "a float is seconds");
-  assert.equal(parseTimeMs(undefined, "x"), 0);
-  assert.throws(() => parseTimeMs("soon", "frameStep"), /frameStep 'soon'/);
+test(".trainer: TrainerEncoder fields, NOVA time strings in ms, io list, discover-utils' defaults", () => {
   const xml = `<?xml version="1.0" ?>
 <trainer ssi-v="5">
   <info trained="True" seed="1234"/>
@@ -190,13 +184,51 @@ test(".trainer: TrainerEncoder fields, NOVA time strings, io list", () => {
   assert.equal(t.model_script_path, "facemesh.py");
   assert.equal(t.model_option_string, "{batch_size:STRING:250}");
   assert.equal(t.ssi_v, "5");
+  assert.equal(t.xml_version, "1.0");
+  // Absent attributes get discover-utils' Trainer defaults.
+  assert.equal(t.meta_enable_post_process, true);
+  assert.equal(t.meta_balance, "none");
+  assert.equal(t.model_stream, "0");
+  assert.equal(t.model_option_path, "");
+  assert.equal(t.model_multirole_input, false);
+  assert.deepEqual([t.users, t.classes, t.streams, t.register], [[], [], [], []]);
   assert.deepEqual(trainerIo(t), [
     { type: "input", id: "data", data: "stream:Video", default_value: "video", default_active: true },
     { type: "output", id: "landmarks", data: "stream:SSIStream:feature;face;landmarks:facemesh", default_value: "lm", default_active: false },
   ]);
   assert.deepEqual(JSON.parse(t.meta_uri), [{ id: "w", url: "https://example.org/w.onnx", hash: "abc", tar: false }]);
   assert.throws(() => parseTrainerXml("<trainer><meta></trainer>", "bad.trainer"), /bad\.trainer: not well-formed XML/);
-  assert.throws(() => parseTrainerXml("<chain/>", "c.trainer"), /root element must be <trainer>/);
+  assert.throws(() => parseTrainerXml("<chain/>", "c.trainer"), /c\.trainer: expected root element <trainer>, found <chain>/);
+  assert.throws(() => parseTrainerXml(xml.replace('frameStep="40ms"', 'frameStep="soon"'), "t.trainer"), /t\.trainer: meta frameStep="soon" is not a time/);
+});
+
+test(".trainer: other modules' trainers are listed as written; booleans follow NOVA's rule", () => {
+  // A trainer as discover-utils writes it (no ssi-v, no io defaults, times as integer ms), with an optstr in the
+  // shape some published modules use, which only the NOVA client's lenient reading accepts: passed on verbatim.
+  const optstr = "{ip:STRING:127.0.0.1};{group_turns:BOOL:False]";
+  const xml = `<trainer><info trained="True"/>
+  <meta frameStep="40" leftContext="1500" balance="up" backend="nova-server" category="Text" description="d" meta_is_iterable="False">
+    <io id="t" type="input" data="annotation:Free"/>
+    <uri id="m" url="https://example.org/m.zip" tar="True"/>
+  </meta>
+  <users><item name="u1"/></users>
+  <model create="PythonModel" stream="0" path="" script="m.py" optstr="${optstr}" option="" multi_role_input="True"/>
+</trainer>`;
+  const t = parseTrainerXml(xml, "m.trainer");
+  assert.equal(t.ssi_v, "5");
+  assert.equal(t.model_option_string, optstr);
+  assert.equal(t.model_multirole_input, true);
+  assert.equal(t.meta_frame_step, 40);
+  assert.equal(t.meta_left_ctx, 1500);
+  assert.equal(t.meta_balance, "up");
+  assert.deepEqual(t.users, [{ name: "u1" }]);
+  assert.deepEqual(trainerIo(t), [{ type: "input", id: "t", data: "annotation:Free", default_value: null, default_active: true }]);
+  assert.deepEqual(JSON.parse(t.meta_uri), [{ id: "m", url: "https://example.org/m.zip", hash: null, tar: true }]);
+  // NOVA.md §2: True/true/1 (False/false/0). Other spellings are errors naming the file, not silently true.
+  for (const spelling of ["yes", "y", "t"]) {
+    assert.throws(() => parseTrainerXml(xml.replace('trained="True"', `trained="${spelling}"`), "m.trainer"), new RegExp(`m\\.trainer: info trained="${spelling}" is not a boolean`));
+  }
+  assert.equal(parseTrainerXml(xml.replace('trained="True"', 'trained="1"'), "m.trainer").info_trained, true);
 });
 
 test("cml_info filters: super/sub types case-insensitively, specific types by leading ';' parts", () => {

@@ -1,12 +1,15 @@
 /**
- * Reads a .trainer manifest (NOVA.md §2) into the JSON that DISCOVER's /cml_info answers per trainer: the field
- * names of discover-utils' TrainerEncoder (json_utils.py), with meta_io and meta_uri as nested JSON text, as NOVA
- * expects them.
+ * The JSON that DISCOVER's /cml_info answers per trainer (NOVA.md §6): the field names of discover-utils'
+ * TrainerEncoder (json_utils.py), with meta_io and meta_uri as nested JSON text, as NOVA expects them.
+ *
+ * The XML is read by lib/nova/trainer.ts, the reader the modules use (one rule for booleans and time strings);
+ * this file only renames, converts times to milliseconds and fills in the defaults discover-utils' Trainer gives
+ * absent attributes. It reads the document without parsing optstr, because the server lists every module's trainer.
  */
-import { readFile } from "node:fs/promises";
-import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { parseBool, parseTrainerDocument, type TimeSpan, type TrainerDocument } from "../nova/trainer.js";
 
-export interface TrainerIo {
+/** One meta_io entry (discover-utils' ModelIOEncoder). */
+export interface TrainerIoJson {
   type: string;
   id: string;
   data: string;
@@ -14,7 +17,8 @@ export interface TrainerIo {
   default_active: boolean;
 }
 
-export interface TrainerUri {
+/** One meta_uri entry (discover-utils' URIEncoder); absent attributes are null. */
+export interface TrainerUriJson {
   id: string | null;
   url: string | null;
   hash: string | null;
@@ -50,113 +54,55 @@ export interface TrainerJson {
   xml_version: string;
 }
 
-/** Python-style truthiness of attribute text, as discover-utils' string_to_bool: true/True/1/yes. */
-export function attrBool(value: unknown, dflt: boolean): boolean {
-  if (value === undefined || value === null) return dflt;
-  return ["true", "1", "yes", "y", "t"].includes(String(value).trim().toLowerCase());
-}
-
-/**
- * NOVA time strings to milliseconds: "40ms" -> 40, "2s" -> 2000, "40" (int) -> 40 ms, "0.04" (float) -> 40 ms.
- * Empty -> 0.
- */
-export function parseTimeMs(value: unknown, what: string): number {
-  const s = value === undefined || value === null ? "" : String(value).trim();
-  if (s === "") return 0;
-  let m = /^([+-]?\d+(?:\.\d+)?)\s*ms$/i.exec(s);
-  if (m) return Number(m[1]);
-  m = /^([+-]?\d+(?:\.\d+)?)\s*s$/i.exec(s);
-  if (m) return Number(m[1]) * 1000;
-  if (/^[+-]?\d+$/.test(s)) return Number(s);
-  if (/^[+-]?\d*\.\d+$/.test(s)) return Number(s) * 1000;
-  throw new Error(`${what} '${s}' is not a time (use e.g. 40ms, 2s, 40 or 0.04)`);
-}
-
-type Attrs = Record<string, string>;
-type Node = Attrs & Record<string, unknown>;
-
-const REPEATED = new Set(["io", "uri", "item"]);
-
-function childList(node: Node | undefined, tag: string): Node[] {
-  const v = node?.[tag];
-  if (v === undefined) return [];
-  return (Array.isArray(v) ? v : [v]).filter((x): x is Node => typeof x === "object" && x !== null);
-}
-
-function attrsOnly(node: Node): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(node)) if (typeof v === "string") out[k] = v;
-  return out;
-}
-
+/** Parses trainer XML into /cml_info's JSON; `file` names it in errors. */
 export function parseTrainerXml(xml: string, file: string): TrainerJson {
-  const valid = XMLValidator.validate(xml);
-  if (valid !== true) throw new Error(`${file}: not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
-  const parser = new XMLParser({
-    ignoreAttributes: false,
-    attributeNamePrefix: "",
-    parseAttributeValue: false,
-    parseTagValue: false,
-    isArray: (name) => REPEATED.has(name),
-  });
-  const doc = parser.parse(xml) as Record<string, unknown>;
-  const root = doc["trainer"] as Node | undefined;
-  if (root === undefined || typeof root !== "object") throw new Error(`${file}: root element must be <trainer>`);
-  const one = (tag: string): Node | undefined => {
-    const v = root[tag];
-    const n = Array.isArray(v) ? v[0] : v;
-    return typeof n === "object" && n !== null ? (n as Node) : undefined;
-  };
-  const info = one("info");
-  const meta = one("meta");
-  const model = one("model");
-  const items = (tag: string) => childList(one(tag), "item").map(attrsOnly);
-  const io: TrainerIo[] = childList(meta, "io").map((n) => {
-    if (!n.id || !n.type || !n.data) throw new Error(`${file}: <io> needs id, type and data (got ${JSON.stringify(attrsOnly(n))})`);
-    return { type: n.type, id: n.id, data: n.data, default_value: n.default_value ?? null, default_active: attrBool(n.default_active, true) };
-  });
-  const uri: TrainerUri[] = childList(meta, "uri").map((n) => ({ id: n.id ?? null, url: n.url ?? null, hash: n.hash ?? null, tar: attrBool(n.tar, false) }));
-  const declaration = (doc["?xml"] as Attrs | undefined)?.version;
+  return trainerJson(parseTrainerDocument(xml, file));
+}
+
+/** A parsed trainer as TrainerEncoder writes it. Absent times are 0 ms, as in discover-utils. */
+export function trainerJson(t: TrainerDocument): TrainerJson {
+  const meta = t.meta.attributes;
+  const model = t.model.attributes;
+  const ms = (span: TimeSpan | undefined) => span?.milliseconds ?? 0;
+  const io: TrainerIoJson[] = t.io.map((x) => ({
+    type: x.attributes.type, // as written, like DISCOVER
+    id: x.id,
+    data: x.data,
+    default_value: x.attributes.default_value ?? null,
+    default_active: x.defaultActive,
+  }));
+  const uri: TrainerUriJson[] = t.uris.map((u) => ({ id: u.attributes.id ?? null, url: u.attributes.url ?? null, hash: u.attributes.hash ?? null, tar: u.tar }));
   return {
-    model_script_path: model?.script ?? "",
-    model_option_path: model?.option ?? "",
-    model_option_string: model?.optstr ?? "",
-    model_weights_path: model?.path ?? "",
-    model_stream: model?.stream ?? "0",
-    model_create: model?.create ?? "PythonModel",
-    model_multirole_input: attrBool(model?.multi_role_input, false),
-    users: items("users"),
-    classes: items("classes"),
-    streams: items("streams"),
-    register: items("register"),
-    info_trained: attrBool(info?.trained, false),
-    meta_frame_step: parseTimeMs(meta?.frameStep, `${file}: frameStep`),
-    meta_right_ctx: parseTimeMs(meta?.rightContext, `${file}: rightContext`),
-    meta_left_ctx: parseTimeMs(meta?.leftContext, `${file}: leftContext`),
-    meta_balance: meta?.balance ?? "none",
-    meta_backend: meta?.backend ?? "unknown",
+    model_script_path: t.model.script,
+    model_option_path: model.option ?? "",
+    model_option_string: t.model.optstr,
+    model_weights_path: model.path ?? "",
+    model_stream: model.stream ?? "0",
+    model_create: t.model.create,
+    model_multirole_input: model.multi_role_input === undefined ? false : parseBool(model.multi_role_input, "model multi_role_input", t.path),
+    users: t.itemLists.users,
+    classes: t.itemLists.classes,
+    streams: t.itemLists.streams,
+    register: t.itemLists.register,
+    info_trained: t.info.trained,
+    meta_frame_step: ms(t.meta.frameStep),
+    meta_right_ctx: ms(t.meta.rightContext),
+    meta_left_ctx: ms(t.meta.leftContext),
+    meta_balance: meta.balance ?? "none",
+    meta_backend: meta.backend ?? "unknown",
     meta_io: JSON.stringify(io),
     meta_uri: JSON.stringify(uri),
-    meta_description: meta?.description ?? "",
-    meta_is_iterable: attrBool(meta?.is_iterable, false),
-    meta_enable_post_process: attrBool(meta?.enable_post_process, true),
-    meta_category: meta?.category ?? "",
-    ssi_v: root["ssi-v"] !== undefined ? String(root["ssi-v"]) : "5",
-    xml_version: declaration ?? "1.0",
+    meta_description: t.meta.description,
+    meta_is_iterable: t.meta.isIterable ?? false,
+    meta_enable_post_process: t.meta.enablePostProcess ?? true,
+    meta_category: t.meta.category,
+    ssi_v: String(t.version),
+    // discover-utils never reads the declaration; it always answers 1.0.
+    xml_version: "1.0",
   };
-}
-
-export async function readTrainer(file: string): Promise<TrainerJson> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new Error(`${file}: cannot read trainer: ${(err as Error).message}`);
-  }
-  return parseTrainerXml(text, file);
 }
 
 /** The io entries of a parsed trainer. */
-export function trainerIo(t: TrainerJson): TrainerIo[] {
-  return JSON.parse(t.meta_io) as TrainerIo[];
+export function trainerIo(t: TrainerJson): TrainerIoJson[] {
+  return JSON.parse(t.meta_io) as TrainerIoJson[];
 }
