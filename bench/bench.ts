@@ -2,7 +2,11 @@
  * `npm run bench`: facemesh's speed and memory, measured in one run beside its peers on the same machine.
  *
  *   node dist/bench/bench.js [--runs 3] [--seconds 2] [--no-long] [--quick] [--only SUBSTR] [--no-peers]
- *                            [--tune] [--out bench]
+ *                            [--tune | --tune-only] [--out bench]
+ *
+ * --tune adds the measurements behind the session defaults (lib/inference/session.ts): model-only faces/s at
+ * batch 50 for intra-op threads, thread spinning, model-call chunk size, inference thread vs JS thread and the
+ * CPU graph rewrite, each changed alone from the defaults.
  *
  * What it measures (each in a fresh child process, `--runs` times, interleaved so that a burst of load from
  * elsewhere hits every variant alike; tables show medians and the min..max spread):
@@ -220,6 +224,37 @@ async function liteRtRound(variant: "plain" | "threaded", seconds: number): Prom
   return { variant, threads: m.threads, perSecond: m.perSecond, cpuMsPerCall: m.cpuMsPerCall ?? null };
 }
 
+/** The --tune matrix: each entry changes one setting from the defaults. */
+const TUNE_CONFIGS: ReadonlyArray<{ name: string; args: string[] }> = [
+  { name: "defaults", args: [] },
+  { name: "intra-op threads 1", args: ["--threads", "1"] },
+  { name: "spinning on", args: ["--spinning"] },
+  { name: "chunk 1", args: ["--model-batch", "1"] },
+  { name: "chunk 4", args: ["--model-batch", "4"] },
+  { name: "chunk 16", args: ["--model-batch", "16"] },
+  { name: "no chunking (one call of 50)", args: ["--model-batch", "none"] },
+  { name: "session on the JS thread", args: ["--thread", "main"] },
+  { name: "no CPU graph rewrite", args: ["--no-rewrite"] },
+];
+
+interface TuneRun {
+  name: string;
+  round: number;
+  facesPerSecond: number;
+  cpuMsPerFace: number;
+}
+
+async function tuneRound(round: number, seconds: number): Promise<TuneRun[]> {
+  const out: TuneRun[] = [];
+  for (const c of TUNE_CONFIGS) {
+    const r = await runChild([MODEL_SPEED, "--batches", "50", "--seconds", String(seconds), ...c.args], { timeoutMs: 300_000 });
+    if (r.code !== 0) throw failure(`model_speed ${c.name}`, r);
+    const o = JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as ModelSpeedOutput;
+    out.push({ name: c.name, round, facesPerSecond: o.results[0].facesPerSecond, cpuMsPerFace: o.results[0].cpuMsPerFace });
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // 2. End to end.
 
@@ -366,6 +401,7 @@ interface Results {
   longVideo: E2eRun[];
   mediapipe: Record<string, Partial<Record<MpMode, MpStats | string>>>;
   stages: StageCosts[];
+  tuning: TuneRun[];
   errors: string[];
 }
 
@@ -499,6 +535,20 @@ function markdown(r: Results): string {
     }
     out.push(table(["mode", "10 s MiB", "10 min MiB", "ratio (target <= 1.5x)", "10 min wall fps", "10 min pipeline fps"], mRows));
   }
+  if (r.tuning.length > 0) {
+    out.push("", "## Session settings (--tune): model only, batch 50, one setting changed at a time", "");
+    const base = spread(r.tuning.filter((x) => x.name === "defaults").map((x) => x.facesPerSecond));
+    out.push(
+      table(
+        ["setting", "faces/s", "vs defaults", "CPU ms/face"],
+        TUNE_CONFIGS.map((c) => {
+          const runs = r.tuning.filter((x) => x.name === c.name);
+          const fps = spread(runs.map((x) => x.facesPerSecond));
+          return [c.name, sp(fps), ratio(fps.median, base.median), f2(spread(runs.map((x) => x.cpuMsPerFace)).median)];
+        }),
+      ),
+    );
+  }
   if (r.errors.length > 0) out.push("", "## Errors", "", ...r.errors.map((x) => `- ${x}`));
   return `${out.join("\n")}\n`;
 }
@@ -520,6 +570,8 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       only: { type: "string" },
       "no-peers": { type: "boolean", default: false },
+      tune: { type: "boolean", default: false },
+      "tune-only": { type: "boolean", default: false },
       out: { type: "string", default: path.join(ROOT, "bench") },
     },
   });
@@ -547,8 +599,24 @@ async function main(): Promise<void> {
     longVideo: [],
     mediapipe: {},
     stages: [],
+    tuning: [],
     errors: [],
   };
+
+  if (values.tune || values["tune-only"]) {
+    for (let round = 0; round < runs; round++) {
+      log(`tuning round ${round + 1}/${runs} [${elapsed()}]`);
+      try {
+        results.tuning.push(...(await tuneRound(round, seconds)));
+      } catch (err) {
+        results.errors.push(`tuning: ${(err as Error).message}`);
+      }
+    }
+    if (values["tune-only"]) {
+      await finish(results, values.out, log, elapsed);
+      return;
+    }
+  }
 
   // Inputs.
   const shared = sharedVideos(SHARED_DATA);
@@ -630,12 +698,17 @@ async function main(): Promise<void> {
     }
   }
 
+  await finish(results, values.out, log, elapsed);
+}
+
+async function finish(results: Results, outDir: string, log: (m: string) => void, elapsed: () => string): Promise<void> {
+  const env = results.environment;
   env.loadAverageEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   env.finishedAt = new Date().toISOString();
-  await mkdir(values.out, { recursive: true });
-  await writeAtomic(path.join(values.out, "results.json"), `${JSON.stringify(results, null, 1)}\n`);
-  await writeAtomic(path.join(values.out, "results.md"), markdown(results));
-  log(`[${elapsed()}] wrote ${path.join(values.out, "results.json")} and results.md`);
+  await mkdir(outDir, { recursive: true });
+  await writeAtomic(path.join(outDir, "results.json"), `${JSON.stringify(results, null, 1)}\n`);
+  await writeAtomic(path.join(outDir, "results.md"), markdown(results));
+  log(`[${elapsed()}] wrote ${path.join(outDir, "results.json")} and results.md`);
   if (results.errors.length > 0) {
     log(`${results.errors.length} error(s):\n${results.errors.join("\n")}`);
     process.exitCode = 1;
