@@ -497,7 +497,7 @@ function markdown(r: Results): string {
   out.push("", "## Where the time goes (per frame, ms; median run of each)", "");
   out.push(
     "JS thread: waiting for decoded frames, cropping (landmark crops + detector letterboxes), post-processing (decode of detections, projection, rows), waiting for the model, writing. " +
-      "The model runs on the inference thread at the same time: model = time inside onnxruntime per frame (landmarks + detector); re-runs = tracking second-pass crops per frame.",
+      "The model runs on the inference thread at the same time: model = time inside onnxruntime per frame (landmarks + detector); re-crops = tracked frames cropped a second time (speculative rotation off by more than the tolerance), per frame.",
     "",
   );
   const tRows: string[][] = [];
@@ -508,10 +508,10 @@ function markdown(r: Results): string {
       if (!m?.timing) continue;
       const t = m.timing;
       const pf = (x: number) => f2(x / t.frames);
-      tRows.push([v.name, mode, pf(t.wallMs), pf(t.decodeWaitMs), pf(t.cropMs), pf(t.postMs), pf(t.modelWaitMs), pf(t.consumerMs), pf(t.landmarkModelMs + t.detectorModelMs), f2(t.trackingReruns / t.frames)]);
+      tRows.push([v.name, mode, pf(t.wallMs), pf(t.decodeWaitMs), pf(t.cropMs), pf(t.postMs), pf(t.modelWaitMs), pf(t.consumerMs), pf(t.landmarkModelMs + t.detectorModelMs), f2(t.trackingRecrops / t.frames)]);
     }
   }
-  out.push(table(["video", "mode", "total", "decode wait", "crop", "post", "model wait", "write", "model (other thread)", "re-runs"], tRows));
+  out.push(table(["video", "mode", "total", "decode wait", "crop", "post", "model wait", "write", "model (other thread)", "re-crops"], tRows));
 
   // Stage costs.
   if (r.stages.length > 0) {

@@ -6,22 +6,22 @@
  *           └─ (no bbox stream) letterbox ─ BlazeFace ─ NMS ─ roiFromDetection ──────────┴─ imageToTensor ─
  *           face_landmark ─ sigmoid(flag), projectLandmarks ─ rows (y,x pairs + score)
  *
- * Frames are processed in batches of `batchSize`, and three stages overlap: ffmpeg decodes batch k+2 in its own
- * process (we keep reading its pipe), the JS thread crops batch k+1, and batch k is in the model on the inference
- * thread (lib/inference/session.ts). Tensors and landmark buffers are allocated once per run, two sets (the batch
- * in the model and the one being prepared). Memory is bounded by the batch size: at most three batches of
+ * Frames are processed in batches of `batchSize`. The model runs on the inference thread (lib/inference/
+ * session.ts), so the stages overlap: ffmpeg decodes ahead in its own process (the next batch is pulled from its
+ * pipe while we wait for the model); without tracking, the JS thread crops batch k+1 while batch k is in the
+ * model; with tracking, frame i is cropped while frame i-1 is in the model (see below). Tensors and landmark
+ * buffers are allocated once per run, two sets. Memory is bounded by the batch size: at most three batches of
  * frames and two of tensors, never by the length of the video.
  *
  * FACEMESH_TIMING=1 in the environment prints one `facemesh-timing {json}` line per run to stderr: where the time
  * went (see PipelineTiming); bench/bench.ts reads it.
  *
  * Tracking (bbox mode): MediaPipe takes the ROI's rotation from the previous frame's landmarks, a strictly
- * sequential dependency that would force batch size 1. We keep batches: each frame is first run with the
- * rotation known when the batch was prepared; then, in correction passes, walking the batch in order, a frame
- * whose previous frame's current landmarks give a rotation more than TRACKING_TOLERANCE away from the one used is
- * run again with that rotation, until no frame moves (at most MAX_TRACKING_PASSES). Each pass reads the landmarks
- * the last one improved, so the result converges to the sequential rule; test/pipeline_tracking.test.ts compares
- * it with the strictly sequential batch-1 run and counts the re-runs.
+ * sequential dependency. We follow it frame by frame, one model call per frame (trackFrames): while frame i-1 is
+ * in the model, frame i is cropped at the last rotation known then, and cropped again only when frame i-1's
+ * landmarks give a rotation more than TRACKING_TOLERANCE away. The rows do not depend on batch_size (batches
+ * only set how many frames are prepared and written together): test/pipeline_tracking.test.ts compares them with
+ * a strictly sequential reference written from the spec.
  */
 import type { Detection, FaceLandmarks, RgbImage, Roi } from "./types.js";
 import { LANDMARK_INPUT_SIZE, NUM_LANDMARKS, ROW_DIM } from "./types.js";
@@ -32,7 +32,7 @@ import { roiFromBox, rotationFromPoints, normalizeRadians } from "./calculators/
 import { projectLandmarks, sigmoid } from "./calculators/landmark_projection.js";
 import { classifyBox } from "./ssi/bbox.js";
 import { FaceDetector, type DetectorKind } from "./inference/face_detector.js";
-import { LandmarkModel, LANDMARK_TENSOR_SIZE, LANDMARK_VALUES } from "./inference/landmark_model.js";
+import { LandmarkModel, LANDMARK_TENSOR_SIZE, LANDMARK_VALUES, type LandmarkBatch } from "./inference/landmark_model.js";
 import type { Device, SessionSettings, SessionThread } from "./inference/session.js";
 import type { Padding } from "./calculators/letterbox.js";
 import { writeEmptyRow, writeLandmarkRow, type NoFaceValue } from "./rows.js";
@@ -43,9 +43,6 @@ import { writeEmptyRow, writeLandmarkRow, type NoFaceValue } from "./rows.js";
  * keeps a skipped re-run well inside the 0.5% parity budget.
  */
 export const TRACKING_TOLERANCE = (1 * Math.PI) / 180;
-
-/** Correction passes per batch at most; a steady face needs none or one, a turning one a few. */
-export const MAX_TRACKING_PASSES = 8;
 
 /** MediaPipe keeps a face when its landmark score is strictly above this (the solution's min_tracking_confidence). */
 export const DEFAULT_MIN_SCORE = 0.5;
@@ -125,10 +122,10 @@ export interface PipelineTiming {
   consumerMs: number;
   /** Inside onnxruntime, landmark model (inference thread). */
   landmarkModelMs: number;
-  /** Crops run through the landmark model (first pass + tracking re-runs). */
+  /** Crops run through the landmark model (one per frame with a face ROI). */
   landmarkCrops: number;
-  /** Of which tracking re-runs. */
-  trackingReruns: number;
+  /** Tracked frames cropped a second time: their speculative rotation was more than the tolerance off. */
+  trackingRecrops: number;
   /** Inside onnxruntime, detector. */
   detectorModelMs: number;
   detectorFrames: number;
@@ -147,7 +144,7 @@ function newTiming(batchSize: number): PipelineTiming {
     consumerMs: 0,
     landmarkModelMs: 0,
     landmarkCrops: 0,
-    trackingReruns: 0,
+    trackingRecrops: 0,
     detectorModelMs: 0,
     detectorFrames: 0,
   };
@@ -166,6 +163,8 @@ interface BatchBuffers {
 interface TrackState {
   /** Rotation of the last frame's landmarks, or null when that frame had no face. */
   rotation: number | null;
+  /** The last face rotation known before the last frame: the speculative rotation of the next frame's crop. */
+  spec: number;
 }
 
 interface FrameResult {
@@ -293,15 +292,11 @@ export class FaceMesh {
     const detector = hints ? null : await this.faceDetector();
     // Two sets of buffers: one batch in the model while the next is prepared.
     const buffers: BatchBuffers[] = [0, 1].map(() => ({
-      landmarkInput: LandmarkModel.allocateInput(batchSize),
+      landmarkInput: LandmarkModel.allocateInput(Math.max(batchSize, 2)),
       detectorInput: detector ? detector.allocateInput(batchSize) : null,
       points: Array.from({ length: batchSize }, () => new Float32Array(NUM_LANDMARKS * 3)),
     }));
-    let state: Promise<TrackState> = Promise.resolve({ rotation: null });
-    // First-pass rotation guess for the batch being prepared: the last face rotation of the batches already
-    // collected below (all but the one still in the model). Taken in this loop's order, not when a batch happens
-    // to finish on the inference thread, so that the output does not depend on timing.
-    let guess = 0;
+    let state: Promise<TrackState> = Promise.resolve({ rotation: null, spec: 0 });
     let inflight: Promise<{ batch: RowBatch; state: TrackState }> | null = null;
     let next = 0;
     let parity = 0;
@@ -325,7 +320,7 @@ export class FaceMesh {
         const usable = Math.min(batch.length, rowLimit - next);
         if (usable <= 0) break;
         const frameBatch = usable < batch.length ? batch.slice(0, usable) : batch;
-        const job = this.processBatch(frameBatch, next, options, buffers[parity], state, guess, timing);
+        const job = this.processBatch(frameBatch, next, options, buffers[parity], state, timing);
         state = job.then((r) => r.state);
         // Keep the rejections handled until we await them below.
         job.catch(() => undefined);
@@ -337,7 +332,6 @@ export class FaceMesh {
           t = performance.now();
           const done = await inflight;
           timing.modelWaitMs += performance.now() - t;
-          if (done.state.rotation !== null) guess = done.state.rotation;
           t = performance.now();
           yield done.batch;
           timing.consumerMs += performance.now() - t;
@@ -367,7 +361,6 @@ export class FaceMesh {
     options: RunOptions,
     buffers: BatchBuffers,
     previous: Promise<TrackState>,
-    rotationGuess: number,
     timing: PipelineTiming,
   ): Promise<{ batch: RowBatch; state: TrackState }> {
     const n = frames.length;
@@ -394,45 +387,18 @@ export class FaceMesh {
       timing.postMs += performance.now() - t;
     }
 
-    // 2. First pass. Tracked ROIs start from the rotation guess (the last face rotation of the batches before the
-    //    previous one, which may still be in the model); the second pass corrects what matters.
+    // 2. Landmarks. Tracking: frame by frame (trackFrames); otherwise the whole batch in one call.
     const trackingOn = options.tracking && hints !== undefined;
-    if (trackingOn) for (const r of results) if (r.roi && r.tracked) r.roi.rotation = rotationGuess;
-    await this.runLandmarks(frames, results, results.map((_, i) => i).filter((i) => results[i].roi !== null), buffers, timing);
-
-    // 3. Correction passes (tracking): each tracked frame's rotation from the previous frame's landmarks, as far as
-    //    they are known. A pass re-runs only the frames whose wanted rotation moved by more than the tolerance,
-    //    and each pass improves the landmarks the next one reads, so a tilt propagates through the batch in a few
-    //    passes instead of one frame per batch.
-    const first = (await previous).rotation;
+    let state: TrackState;
     if (trackingOn) {
-      for (let pass = 0; pass < MAX_TRACKING_PASSES; pass++) {
-        const t = performance.now();
-        const redo: number[] = [];
-        let carried = first;
-        for (let i = 0; i < n; i++) {
-          const r = results[i];
-          if (r.roi && r.tracked) {
-            const wanted = carried ?? 0;
-            if (Math.abs(normalizeRadians(wanted - r.roi.rotation)) > TRACKING_TOLERANCE) {
-              r.roi.rotation = wanted;
-              redo.push(i);
-            }
-          }
-          carried = this.faceRotation(r, frames[i], options.minScore);
-        }
-        timing.postMs += performance.now() - t;
-        if (redo.length === 0) break;
-        timing.trackingReruns += redo.length;
-        await this.runLandmarks(frames, results, redo, buffers, timing);
-      }
+      state = await this.trackFrames(frames, results, await previous, options.minScore, buffers, timing);
+    } else {
+      await this.runLandmarks(frames, results, results.map((_, i) => i).filter((i) => results[i].roi !== null), buffers, timing);
+      state = { rotation: this.faceRotation(results[n - 1], frames[n - 1], options.minScore), spec: 0 };
     }
-    // The state handed on is the last frame's final result.
     const t = performance.now();
-    const last = results[n - 1];
-    const state: TrackState = { rotation: this.faceRotation(last, frames[n - 1], options.minScore) };
 
-    // 4. Rows.
+    // 3. Rows.
     const rows = new Float32Array(n * ROW_DIM);
     for (let i = 0; i < n; i++) {
       const r = results[i];
@@ -443,6 +409,70 @@ export class FaceMesh {
     timing.frames += n;
     timing.batches++;
     return { batch: { rows, count: n, firstFrame }, state };
+  }
+
+  /**
+   * Tracking, MediaPipe's way: each tracked frame's ROI takes the rotation of the previous frame's landmarks, one
+   * model call per frame. While frame i-1 is in the model, frame i is cropped at the last rotation known then
+   * (frame i-2's, or the last face before it); when frame i-1's landmarks arrive and their rotation is more than
+   * TRACKING_TOLERANCE away, frame i is cropped again. The result is exactly that of batch_size 1, whatever
+   * batch_size is: batches only set how many frames are prepared and written together.
+   */
+  private async trackFrames(
+    frames: RgbImage[],
+    results: FrameResult[],
+    start: TrackState,
+    minScore: number,
+    buffers: BatchBuffers,
+    timing: PipelineTiming,
+  ): Promise<TrackState> {
+    const n = frames.length;
+    const input = buffers.landmarkInput;
+    const crop = (i: number, slot: number): void => {
+      const t = performance.now();
+      imageToTensor(frames[i], results[i].roi!, LANDMARK_INPUT_SIZE, input, slot * LANDMARK_TENSOR_SIZE, this.cropOptions);
+      timing.cropMs += performance.now() - t;
+    };
+    const finish = async (i: number, call: Promise<LandmarkBatch>): Promise<void> => {
+      let t = performance.now();
+      const out = await call;
+      timing.modelWaitMs += performance.now() - t;
+      timing.landmarkModelMs += out.ms;
+      timing.landmarkCrops++;
+      t = performance.now();
+      const r = results[i];
+      r.points = projectLandmarks(out.landmarks, 0, r.roi!, frames[i].width, frames[i].height, LANDMARK_INPUT_SIZE, buffers.points[i]);
+      r.score = sigmoid(out.logits[0]);
+      timing.postMs += performance.now() - t;
+    };
+    let spec = start.spec; // last face rotation among the frames before the previous one
+    let previous = start.rotation; // rotation of the previous frame's landmarks (null: no face)
+    let pending: Promise<LandmarkBatch> | null = null; // frame i-1 in the model
+    for (let i = 0; i < n; i++) {
+      const r = results[i];
+      const slot = i & 1;
+      if (r.roi) {
+        if (r.tracked) r.roi.rotation = spec;
+        crop(i, slot);
+      }
+      if (i > 0) {
+        if (pending) await finish(i - 1, pending);
+        previous = this.faceRotation(results[i - 1], frames[i - 1], minScore);
+      }
+      if (r.roi && r.tracked) {
+        const wanted = previous ?? 0;
+        if (Math.abs(normalizeRadians(wanted - r.roi.rotation)) > TRACKING_TOLERANCE) {
+          r.roi.rotation = wanted;
+          crop(i, slot);
+          timing.trackingRecrops++;
+        }
+      }
+      if (previous !== null) spec = previous;
+      pending = r.roi ? this.landmarks.run(input.subarray(slot * LANDMARK_TENSOR_SIZE), 1) : null;
+      pending?.catch(() => undefined);
+    }
+    if (pending) await finish(n - 1, pending);
+    return { rotation: this.faceRotation(results[n - 1], frames[n - 1], minScore), spec };
   }
 
   /** The rotation tracking carries from a frame: its landmarks' eye line, when it has a face. */
