@@ -83,6 +83,9 @@ interface ChildResult {
   wallMs: number;
   /** Peak RSS of the child node process (KiB), from rss_probe. */
   maxRssKb: number | null;
+  /** CPU time of the child node process (all threads) and of its own children (ffmpeg, ffprobe), ms. */
+  cpuMs: number | null;
+  childCpuMs: number | null;
 }
 
 async function runChild(args: string[], opts: { timeoutMs: number; env?: Record<string, string>; rss?: boolean }): Promise<ChildResult> {
@@ -90,7 +93,7 @@ async function runChild(args: string[], opts: { timeoutMs: number; env?: Record<
   const nodeArgs = opts.rss ? ["--import", pathToFileURL(RSS_PROBE).href, ...args] : args;
   const env = { ...process.env, ...opts.env, ...(opts.rss ? { BENCH_RSS_FILE: rssFile } : {}) };
   const t0 = performance.now();
-  const result = await new Promise<Omit<ChildResult, "maxRssKb">>((resolve, reject) => {
+  const result = await new Promise<Omit<ChildResult, "maxRssKb" | "cpuMs" | "childCpuMs">>((resolve, reject) => {
     const child = spawn(process.execPath, nodeArgs, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
@@ -106,16 +109,16 @@ async function runChild(args: string[], opts: { timeoutMs: number; env?: Record<
       resolve({ code, stdout, stderr, wallMs: performance.now() - t0 });
     });
   });
-  let maxRssKb: number | null = null;
+  let probe: { maxRssKb: number | null; cpuMs: number | null; childCpuMs: number | null } = { maxRssKb: null, cpuMs: null, childCpuMs: null };
   if (opts.rss) {
     try {
-      maxRssKb = Number(await readFile(rssFile, "utf8"));
+      probe = { ...probe, ...(JSON.parse(await readFile(rssFile, "utf8")) as typeof probe) };
     } catch {
-      maxRssKb = null;
+      // no probe output: the child died before its exit handler
     }
     await rm(rssFile, { force: true });
   }
-  return { ...result, maxRssKb };
+  return { ...result, ...probe };
 }
 
 function failure(what: string, r: ChildResult): Error {
@@ -271,6 +274,10 @@ interface E2eRun {
   /** frames / pipeline time (first frame requested to last row written). */
   pipelineFps: number | null;
   maxRssKb: number | null;
+  /** CPU time per frame of the whole job: the node process (start-up included) + ffmpeg/ffprobe, ms. */
+  cpuMsPerFrame: number | null;
+  /** CPU time per frame while frames flow: the node process during run() (FACEMESH_TIMING) + ffmpeg/ffprobe, ms. */
+  pipelineCpuMsPerFrame: number | null;
   timing: PipelineTiming | null;
 }
 
@@ -306,6 +313,8 @@ async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number
     wallFps: frames / (r.wallMs / 1000),
     pipelineFps: timing ? frames / (timing.wallMs / 1000) : null,
     maxRssKb: r.maxRssKb,
+    cpuMsPerFrame: r.cpuMs !== null ? (r.cpuMs + (r.childCpuMs ?? 0)) / frames : null,
+    pipelineCpuMsPerFrame: timing?.cpuMs !== undefined && r.childCpuMs !== null ? (timing.cpuMs + r.childCpuMs) / frames : null,
     timing,
   };
 }
@@ -488,6 +497,26 @@ function markdown(r: Results): string {
     ),
   );
   out.push("", "\\* the 512x512 talking-head videos the targets refer to (>= 10x MediaPipe with a bbox stream, >= 5x in detection mode).");
+  out.push(
+    "",
+    "### CPU time per frame (load-independent)",
+    "",
+    `CPU ms per frame while frames flow (the facemesh process during the pipeline, all its threads, plus ffmpeg; start-up excluded), the whole job's (start-up included), and the frame rate the first gives on ${r.environment.cores} otherwise idle cores if the stages overlap perfectly (cores x 1000 / CPU ms): an upper bound, not a measurement. On a shared machine wall-clock fps mostly measures the neighbours; CPU time much less.`,
+    "",
+  );
+  const cpuRows: string[][] = [];
+  for (const v of r.videos) {
+    const mp = r.mediapipe[v.name] ?? {};
+    const mpFps = (m: MpMode) => (typeof mp[m] === "object" ? (mp[m] as MpStats).fps : NaN);
+    const runs = (mode: Mode) => r.e2e.filter((x) => x.video === v.name && x.mode === mode);
+    const pipe = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineCpuMsPerFrame ?? NaN));
+    const whole = (mode: Mode) => spread(runs(mode).map((x) => x.cpuMsPerFrame ?? NaN));
+    const bound = (c: Spread) => (r.environment.cores * 1000) / c.median;
+    const b = pipe("bbox");
+    const d = pipe("detect");
+    cpuRows.push([v.name, `${f2(b.median)} / ${f2(whole("bbox").median)}`, f0(bound(b)), ratio(bound(b), mpFps("none")), `${f2(d.median)} / ${f2(whole("detect").median)}`, f0(bound(d)), ratio(bound(d), mpFps("flush"))]);
+  }
+  out.push(table(["video", "bbox CPU ms/frame (flowing / whole job)", "bbox bound fps", "vs MediaPipe tracking", "detect CPU ms/frame (flowing / whole job)", "detect bound fps", "vs MediaPipe static"], cpuRows));
   const notMeasured = Object.entries(r.mediapipe).flatMap(([v, m]) => Object.entries(m).filter(([, s]) => typeof s === "string").map(([mode, s]) => `${v} (${mode}): ${s as string}`));
   if (notMeasured.length > 0) out.push("", `MediaPipe ${notMeasured.join("; ")}`);
   const mpAny = Object.values(r.mediapipe).flatMap((m) => Object.values(m)).find((s): s is MpStats => typeof s === "object");

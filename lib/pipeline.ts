@@ -110,6 +110,8 @@ export interface PipelineTiming {
   batchSize: number;
   /** run() start to its end. */
   wallMs: number;
+  /** CPU time of this process (all threads: JS, inference thread, onnxruntime's pool) over the same span. */
+  cpuMs: number;
   /** JS thread waiting for decoded frames (ffmpeg slower than the rest, or the pipe read). */
   decodeWaitMs: number;
   /** JS thread cropping: landmark crops and detector letterboxes (imageToTensor). */
@@ -137,6 +139,7 @@ function newTiming(batchSize: number): PipelineTiming {
     batches: 0,
     batchSize,
     wallMs: 0,
+    cpuMs: 0,
     decodeWaitMs: 0,
     cropMs: 0,
     postMs: 0,
@@ -287,6 +290,7 @@ export class FaceMesh {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch_size must be a positive integer, got ${batchSize}`);
     const timing = newTiming(batchSize);
     const started = performance.now();
+    const cpuStart = process.cpuUsage();
     const hints = options.hints;
     const rowLimit = hints ? Math.floor(hints.boxes.length / 5) : Number.POSITIVE_INFINITY;
     const detector = hints ? null : await this.faceDetector();
@@ -351,6 +355,8 @@ export class FaceMesh {
       await source.return(undefined).catch(() => undefined);
     }
     timing.wallMs = performance.now() - started;
+    const cpu = process.cpuUsage(cpuStart);
+    timing.cpuMs = (cpu.user + cpu.system) / 1000;
     this.lastTiming = timing;
     if (process.env.FACEMESH_TIMING) process.stderr.write(`facemesh-timing ${JSON.stringify(timing)}\n`);
   }
