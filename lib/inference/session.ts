@@ -28,7 +28,7 @@ export const DEVICES: readonly Device[] = ["cpu", "cuda", "webgpu"];
 export interface SessionSettings {
   /** Preference list, first that loads wins. */
   devices: Device[];
-  /** Intra-op threads for the CPU provider; default: all cores. */
+  /** Intra-op threads for the CPU provider; default: all cores but one (defaultThreads). */
   threads?: number;
   /** Told about a fallback from a preferred device to the next. */
   onFallback?: (message: string) => void;
@@ -192,11 +192,22 @@ function providerHint(device: Device): string {
 
 
 /**
+ * Intra-op threads by default: all cores but one. The pipeline keeps the JS thread (pipe reads, crops) and ffmpeg
+ * busy beside the model; measured end to end on 2 cores (bench/README.md), 1 thread gave 290-308 fps vs 262-276
+ * with 2 in bbox mode and the same in detection mode, with less CPU per frame. A model alone runs faster on all
+ * cores (979 vs 758 faces/s): pass threads for that.
+ */
+export function defaultThreads(): number {
+  return Math.max(1, os.availableParallelism() - 1);
+}
+
+/**
  * Session options. Each choice was measured on the 2-core bench machine (bench/README.md has the numbers):
  * - graph optimization "all" (constant folding, Conv+Add fusion, and on x86 the NCHWc blocked layout);
  * - sequential execution, one inter-op thread: one model call at a time, nothing to run in parallel inside it;
- * - no spinning: by default onnxruntime's pool threads busy-wait between operators, which on a small machine
- *   takes the core away from ffmpeg and from the JS thread preparing the next batch.
+ * - no spinning: by default onnxruntime's pool threads busy-wait between operators, which takes the core away
+ *   from ffmpeg and from the JS thread preparing the next batch (end to end on 2 quiet cores: detection mode
+ *   204-242 vs 165-185 fps, a third less CPU; a model alone gains from it, 1.3x, when nothing else runs).
  */
 export function sessionOptions(device: Device, settings: Pick<SessionSettings, "threads" | "spinning">): ort.InferenceSession.SessionOptions {
   const spin = settings.spinning === true ? "1" : "0";
@@ -205,7 +216,7 @@ export function sessionOptions(device: Device, settings: Pick<SessionSettings, "
     graphOptimizationLevel: "all",
     executionMode: "sequential",
     interOpNumThreads: 1,
-    intraOpNumThreads: settings.threads ?? Math.max(1, os.availableParallelism()),
+    intraOpNumThreads: settings.threads ?? defaultThreads(),
     extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   };
 }
