@@ -19,6 +19,8 @@ set -u
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUNDLE="$HERE/.cache/gpu"
 
+GL_DEBS="libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2"
+
 prepare() {
   set -e
   cd "$HERE"
@@ -40,9 +42,11 @@ prepare() {
   echo "packing dist/ and models/ ..."
   tar -cJf "$BUNDLE/app.tar.xz.tmp" dist models/*.onnx models/manifest.json && mv "$BUNDLE/app.tar.xz.tmp" "$BUNDLE/app.tar.xz"
   if [ ! -s "$BUNDLE/crops/crops.u8" ]; then node dist/bench/gpu_crops.js "$BUNDLE/crops"; fi
-  if ! ls "$BUNDLE"/debs/libvulkan1_*.deb >/dev/null 2>&1; then
+  # The NVIDIA Vulkan ICD is libGLX_nvidia.so.0, which needs glvnd: without these Dawn finds no adapter (seen on the
+  # H100 machine: "No supported adapters" with libvulkan1 alone; with all of them webgpu loaded).
+  if ! ls "$BUNDLE"/debs/libglvnd0_*.deb >/dev/null 2>&1; then
     echo "fetching the Vulkan loader .deb (Debian registry) ..."
-    (cd "$BUNDLE/debs" && { apt-get download libvulkan1 2>/dev/null || { apt-get update -qq && apt-get download libvulkan1; }; }) ||
+    (cd "$BUNDLE/debs" && { apt-get download $GL_DEBS 2>/dev/null || { apt-get update -qq && apt-get download $GL_DEBS; }; }) ||
       echo "warning: could not download libvulkan1; webgpu will need the machine's own Vulkan loader" >&2
   fi
   du -sh "$BUNDLE"
@@ -82,10 +86,8 @@ echo '{"name":"facemesh-gpu-check","private":true,"type":"module"}' > "$W/packag
 ORT_BIN="$W/node_modules/onnxruntime-node/bin/napi-v6/linux/x64"
 
 say "== vulkan (webgpu)"
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then
-  for f in "$BUNDLE"/debs/*.deb; do [ -f "$f" ] && dpkg -x "$f" / && say "unpacked $(basename "$f")"; done
-  ldconfig 2>/dev/null || true
-fi
+for f in "$BUNDLE"/debs/*.deb; do [ -f "$f" ] && dpkg -x "$f" / && say "unpacked $(basename "$f")"; done
+ldconfig 2>/dev/null || true
 ldconfig -p 2>/dev/null | grep 'libvulkan.so.1' | head -1 | tee -a "$LOG" || say "no Vulkan loader"
 if ! ls /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json >/dev/null 2>&1 && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json

@@ -60,13 +60,13 @@ async function main(): Promise<void> {
             .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces are detected on every frame" })
             .option("keypoints", { type: "string", describe: "blazeface keypoint stream (13 dims), for the eye rotation" })
             .option("min-score-thresh", { type: "string", describe: "face score threshold in [0,1] (trainer default 0.5)" })
-            .option("batch-size", { type: "string", describe: "frames per model call (trainer default 50)" })
+            .option("batch-size", { type: "string", describe: "frames prepared, inferred and written together (trainer default 50; tracked frames go through the model one by one)" })
             .option("device", { type: "string", default: "cpu", describe: 'cpu, cuda, webgpu, a fallback list like "cuda,cpu", or auto' })
             .option("no-face", { type: "string", choices: ["zeros", "nan"], describe: "landmark values of rows without a face" })
             .option("tracking", { type: "boolean", describe: "rotation from the previous frame's landmarks (bbox mode; default on)" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("detector", { type: "string", choices: ["short", "full"], default: "short", describe: "BlazeFace model when there is no bbox stream" })
-            .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores)" }),
+            .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores but one, which decoding and cropping use)" }),
         ),
       async (a) => {
         const raw: Record<string, unknown> = {};

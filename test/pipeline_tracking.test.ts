@@ -7,13 +7,14 @@
  * no face (score <= 0.5) or for the first frame; one model call per frame (FaceMesh.landmarksFor).
  *
  * Measured (d0.mp4, 78 frames, rotations -0.5..2.4 degrees), as mean distance / inter-ocular distance, with
- * TRACKING_TOLERANCE 1 degree and up to MAX_TRACKING_PASSES correction passes:
+ * TRACKING_TOLERANCE 1 degree (frame by frame, lib/pipeline.ts; rows do not depend on batch_size):
  *   a 1-degree change of the ROI rotation:  mean 0.30%, p95 0.43%, max 0.50%
  *   batch_size 1 vs the reference:          mean 0.07%, p95 0.16%, max 0.35%
- *   batch_size 50 vs the reference:         mean 0.14%, p95 0.28%, max 0.32%  (16 re-runs for 78 frames)
+ *   batch_size 50 vs the reference:         the same rows as batch_size 1 (2 re-crops for 78 frames)
  * and on a generated clip of a face tilted 33..57 degrees (50 frames), vs static mode:
  *   tracking off (rotation 0): mean 26%; from frame 5 on: batch_size 1 0.54%, batch_size 50 0.52%.
- * (With a single correction pass, batch_size 50 stayed 17% off on that clip: a tilt moved one frame per batch.)
+ * (Earlier batched designs: one correction pass left batch_size 50 17% off on that clip; repeated passes cost
+ * 1.8-2.9 model calls per frame. Frame by frame with a speculative crop costs 1.)
  */
 import assert from "node:assert/strict";
 import path from "node:path";
