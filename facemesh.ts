@@ -13,7 +13,7 @@ import { resolveOptions, type FaceMeshOptions } from "./lib/nova/options.js";
 import { FaceMesh } from "./lib/pipeline.js";
 import { openInputs, predictRows, writeLandmarkStream, type OpenedInputs } from "./lib/job.js";
 import type { RowBatch } from "./lib/pipeline.js";
-import { parseDevices } from "./lib/inference/session.js";
+import { parseDevices } from "./lib/inference/devices.js";
 
 export interface FaceMeshModel {
   mesh: FaceMesh;

@@ -11,13 +11,9 @@ import { projectRoot } from "./convert/models.js";
 import type { HookContext, Logger } from "./nova/hooks.js";
 import { readTrainer } from "./nova/trainer.js";
 import { resolveOptions, type FaceMeshOptions } from "./nova/options.js";
-import { parseDevices } from "./inference/session.js";
-import { FaceMesh } from "./pipeline.js";
-import { openInputs, predictRows, writeLandmarkStream } from "./job.js";
+import { parseDevices } from "./inference/devices.js";
 import { createProgress } from "./progress.js";
-import { detectToStreams } from "./commands/detect.js";
-import { renderOverlay } from "./commands/render.js";
-import { describeStream } from "./commands/info.js";
+import type { StreamDescription } from "./commands/info.js";
 import { serveCommand } from "./server/command.js";
 
 const logger: Logger = {
@@ -97,6 +93,7 @@ async function main(): Promise<void> {
       async (a) => {
         const progress = createProgress("detect");
         try {
+          const { detectToStreams } = await import("./commands/detect.js");
           const result = await detectToStreams({
             input: a.input,
             out: a.out,
@@ -127,6 +124,7 @@ async function main(): Promise<void> {
       async (a) => {
         const progress = createProgress("render");
         try {
+          const { renderOverlay } = await import("./commands/render.js");
           const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
           progress.stop();
           console.log(`${path.resolve(a.out)}: ${frames} frames`);
@@ -140,6 +138,7 @@ async function main(): Promise<void> {
       "describe an SSI stream (header, rows, faces found)",
       (y) => y.positional("stream", { type: "string", demandOption: true }).option("json", { type: "boolean", default: false }),
       async (a) => {
+        const { describeStream } = await import("./commands/info.js");
         const info = await describeStream(a.stream);
         console.log(a.json ? JSON.stringify(info, null, 2) : formatInfo(info));
       },
@@ -169,6 +168,9 @@ interface RunSettings {
 }
 
 async function runJob(input: string, out: string, s: RunSettings): Promise<void> {
+  // Imported here, not at the top: `facemesh --help`, `info` and `serve` then start without loading the models' runtime.
+  const { FaceMesh } = await import("./pipeline.js");
+  const { openInputs, predictRows, writeLandmarkStream } = await import("./job.js");
   const tools = { ffmpeg: s.ffmpeg, ffprobe: s.ffprobe };
   const opened = await openInputs({ video: input, bbox: s.bbox, keypoints: s.keypoints }, logger, tools);
   const mesh = await FaceMesh.create({ devices: s.devices, threads: s.threads, detector: s.detector, onFallback: (m) => logger.warn(m) });
@@ -184,7 +186,7 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   }
 }
 
-function formatInfo(info: Awaited<ReturnType<typeof describeStream>>): string {
+function formatInfo(info: StreamDescription): string {
   return Object.entries(info)
     .map(([k, v]) => `${k.padEnd(14)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
     .join("\n");

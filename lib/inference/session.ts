@@ -22,8 +22,8 @@ import * as ort from "onnxruntime-node";
 import { rewriteForCpu } from "./cpu_graph.js";
 import type { WorkerReply, WorkerRequest } from "./session_worker.js";
 
-export type Device = "cpu" | "cuda" | "webgpu";
-export const DEVICES: readonly Device[] = ["cpu", "cuda", "webgpu"];
+import type { Device } from "./devices.js";
+export { DEVICES, parseDevices, type Device } from "./devices.js";
 
 export interface SessionSettings {
   /** Preference list, first that loads wins. */
@@ -165,19 +165,6 @@ export function allocateSharedFloat32(length: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT));
 }
 
-/** Parses "cpu", "cuda,cpu", "auto" (= cuda,webgpu,cpu). */
-export function parseDevices(spec: string): Device[] {
-  const text = spec.trim().toLowerCase();
-  if (text === "auto") return ["cuda", "webgpu", "cpu"];
-  const list = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-  if (list.length === 0) throw new Error(`device: empty value (use one of ${DEVICES.join(", ")}, a list like "cuda,cpu", or "auto")`);
-  for (const d of list) {
-    if (!(DEVICES as readonly string[]).includes(d)) {
-      throw new Error(`device: unknown device '${d}' (use one of ${DEVICES.join(", ")}, a list like "cuda,cpu", or "auto")`);
-    }
-  }
-  return list as Device[];
-}
 
 function providerHint(device: Device): string {
   switch (device) {

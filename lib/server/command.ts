@@ -5,7 +5,6 @@
  */
 import type { Argv, CommandModule } from "yargs";
 import { ConfigError, DEFAULTS, ENV_NAMES, resolveConfig, type ServerFlags } from "./config.js";
-import { startServer } from "./server.js";
 
 export interface ServeArgs {
   host?: string;
@@ -67,7 +66,7 @@ export function flagsFromArgs(a: ServeArgs): ServerFlags {
 export async function runServe(args: ServeArgs): Promise<void> {
   let server;
   try {
-    server = await startServer(resolveConfig(flagsFromArgs(args), process.env));
+    server = await (await import("./server.js")).startServer(resolveConfig(flagsFromArgs(args), process.env));
   } catch (err) {
     if (err instanceof ConfigError || (err as NodeJS.ErrnoException).code === "EADDRINUSE" || (err as NodeJS.ErrnoException).code === "EACCES") {
       console.error(`facemesh server: ${(err as Error).message}`);
