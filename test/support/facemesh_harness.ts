@@ -304,19 +304,9 @@ export function rowHasFace(r: ArrayLike<number>): boolean {
   return false;
 }
 
-export interface Summary {
-  n: number;
-  mean: number;
-  median: number;
-  p95: number;
-  max: number;
-}
-
-export function summarize(values: readonly number[]): Summary {
-  const s = [...values].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN;
-  return { n: s.length, mean: s.reduce((a, b) => a + b, 0) / Math.max(1, s.length), median: at(0.5), p95: at(0.95), max: s[s.length - 1] ?? NaN };
-}
+// One definition of the summary statistics for the whole project (numpy-style interpolated percentiles).
+import type { Summary } from "../../lib/metrics.js";
+export { summarize, type Summary } from "../../lib/metrics.js";
 
 export function formatSummary(name: string, s: Summary, unit = "% IOD", scale = 100): string {
   const f = (v: number) => (v * scale).toFixed(3);
