@@ -69,17 +69,20 @@ export async function readFields(req: IncomingMessage, limits: BodyLimits): Prom
   if (type === "application/json") {
     const raw = await readRaw(req, limits.maxBodyBytes);
     if (raw.length === 0) return {};
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString("utf8"));
-    } catch (err) {
-      throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
-    }
-    return jsonToFields(parsed);
+    return jsonToFields(parseJsonBody(raw));
   }
   const raw = await readRaw(req, limits.maxBodyBytes);
   if (raw.length === 0) return {};
   throw new HttpError(415, `unsupported Content-Type '${type || "(none)"}': send application/x-www-form-urlencoded, multipart/form-data or application/json`);
+}
+
+/** A JSON body, or a 400 that says why it is not JSON. */
+function parseJsonBody(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString("utf8"));
+  } catch (err) {
+    throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
+  }
 }
 
 /** Reads a JSON body as a plain object (for /api/update_progress); also accepts a form. */
@@ -87,12 +90,7 @@ export async function readJsonObject(req: IncomingMessage, limits: BodyLimits): 
   if (mediaType(req) !== "application/json") return readFields(req, limits);
   const raw = await readRaw(req, limits.maxBodyBytes);
   if (raw.length === 0) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw.toString("utf8"));
-  } catch (err) {
-    throw new HttpError(400, `body is not valid JSON: ${(err as Error).message}`);
-  }
+  const parsed = parseJsonBody(raw);
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new HttpError(400, "JSON body must be an object");
   return parsed as Record<string, unknown>;
 }
