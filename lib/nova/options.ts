@@ -4,8 +4,9 @@
  * the module cannot disagree.
  */
 import type { OptionSpec, Trainer } from "./trainer.js";
+import { DEVICES, type Device } from "../inference/devices.js";
 
-export type FaceMeshDevice = "cpu" | "cuda" | "webgpu";
+export type FaceMeshDevice = Device;
 export type NoFaceFill = "zeros" | "nan";
 
 export interface FaceMeshOptions {
@@ -34,7 +35,6 @@ export interface ResolvedOptions {
  */
 export const MAX_BATCH_SIZE = 4096;
 
-const DEVICES: readonly FaceMeshDevice[] = ["cpu", "cuda", "webgpu"];
 const NO_FACE_FILLS: readonly NoFaceFill[] = ["zeros", "nan"];
 const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
 
