@@ -2,7 +2,7 @@
  * A quick measurement (not a test): decode throughput of decodeFrames and the CPU time ffmpeg and Node spend per
  * frame, for several `-threads` settings; plus the cost of a fresh frame buffer per frame versus reusing one.
  *
- *   node dist/lib/video/measure_decode.js [video ...]     (default: ../shared/data/liveportrait/d12.mp4)
+ *   node dist/bench/measure_decode.js [video ...]     (default: ../shared/data/liveportrait/d12.mp4)
  *
  * ffmpeg's CPU time is read from this process's cutime/cstime in /proc/self/stat (the CPU time of children that
  * have been waited for), so it is Linux-only; elsewhere it prints n/a.
@@ -11,8 +11,8 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeFrames } from "./decode.js";
-import { probeVideo } from "./probe.js";
+import { decodeFrames } from "../lib/video/decode.js";
+import { probeVideo } from "../lib/video/probe.js";
 
 /** CPU seconds used by reaped child processes (user + system), or undefined off Linux. */
 function childCpuSeconds(): number | undefined {
@@ -94,7 +94,7 @@ export function measureBufferStrategies(frameBytes: number, frames: number): { f
 async function main(): Promise<void> {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const files = process.argv.slice(2);
-  if (files.length === 0) files.push(path.resolve(here, "../../../../shared/data/liveportrait/d12.mp4"));
+  if (files.length === 0) files.push(path.resolve(here, "../../../shared/data/liveportrait/d12.mp4"));
   console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "unknown"}), node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   for (const file of files) {
     await measureDecode(file, "auto"); // warm the page cache and the binary

@@ -12,7 +12,7 @@
  *   pauses ffmpeg), nothing else is buffered.
  * - Buffer ownership: every yielded frame has its own freshly allocated buffer, which stays valid (and is never
  *   written again by the decoder) after later `next()` calls: a consumer may keep a batch of frames. Measured
- *   with lib/video/measure_decode.ts on the shared 2-core machine (load 8-17, so ranges): filling a fresh
+ *   with bench/measure_decode.ts on the shared 2-core machine (load 8-17, so ranges): filling a fresh
  *   512x512 frame buffer costs 0.2-1.6 ms, one from a 51-frame pool 0.2-0.35 ms (both dominated by writing
  *   786 KB to memory that is not in cache); all of Node's work per frame (pipe reads, copy, allocation) is
  *   0.4-0.7 ms CPU, ffmpeg's 1.0-1.2 ms, inference tens of ms. A pool that consumers must release frames to would
