@@ -4,7 +4,7 @@
  * LandmarkModel the pipeline uses (shared-memory input, inference thread unless --thread main).
  *
  *   node dist/bench/model_speed.js --batches 1,8,32,50,128,256 --seconds 2 [--threads N] [--thread worker|main]
- *     [--spinning] [--rounds 1] [--model-batch K|none] [--no-rewrite]
+ *     [--spinning] [--rounds 1] [--model-batch K|none] [--no-rewrite] [--workers N]
  *
  * Prints one JSON object: { config, results: [{ batch, round, calls, faces, seconds, facesPerSecond, modelMs }] }.
  * Timed calls include everything LandmarkModel.run does (hand-off to the inference thread, the copy of the input
@@ -28,7 +28,7 @@ export interface ModelSpeedResult {
 }
 
 export interface ModelSpeedOutput {
-  config: { threads: number | null; thread: SessionThread; spinning: boolean; modelBatch: number | null; cpuGraphRewrite: boolean; seconds: number };
+  config: { threads: number | null; workers: number | null; thread: SessionThread; spinning: boolean; modelBatch: number | null; cpuGraphRewrite: boolean; seconds: number };
   results: ModelSpeedResult[];
 }
 
@@ -52,6 +52,7 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "1" },
       "model-batch": { type: "string" },
       "no-rewrite": { type: "boolean", default: false },
+      workers: { type: "string" },
     },
   });
   const batches = values.batches.split(",").map(Number);
@@ -62,7 +63,8 @@ async function main(): Promise<void> {
   const thread = values.thread as SessionThread;
   if (thread !== "worker" && thread !== "main") throw new Error(`--thread must be worker or main, got ${values.thread}`);
   const modelBatch = values["model-batch"] === undefined ? undefined : values["model-batch"] === "none" ? Number.POSITIVE_INFINITY : Number(values["model-batch"]);
-  const model = await LandmarkModel.load({ devices: ["cpu"], threads, thread, spinning: values.spinning, modelBatch, cpuGraphRewrite: !values["no-rewrite"] });
+  const workers = values.workers === undefined ? undefined : Number(values.workers);
+  const model = await LandmarkModel.load({ devices: ["cpu"], threads, workers, thread, spinning: values.spinning, modelBatch, cpuGraphRewrite: !values["no-rewrite"] });
   const input = LandmarkModel.allocateInput(Math.max(...batches));
   fill(input);
   const results: ModelSpeedResult[] = [];
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
     }
   }
   await model.dispose();
-  const out: ModelSpeedOutput = { config: { threads: threads ?? null, thread, spinning: values.spinning, modelBatch: modelBatch === undefined || !Number.isFinite(modelBatch) ? null : modelBatch, cpuGraphRewrite: !values["no-rewrite"], seconds }, results };
+  const out: ModelSpeedOutput = { config: { threads: threads ?? null, workers: workers ?? null, thread, spinning: values.spinning, modelBatch: modelBatch === undefined || !Number.isFinite(modelBatch) ? null : modelBatch, cpuGraphRewrite: !values["no-rewrite"], seconds }, results };
   console.log(JSON.stringify(out));
 }
 

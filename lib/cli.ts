@@ -62,7 +62,7 @@ async function main(): Promise<void> {
             .option("tracking", { type: "boolean", describe: "rotation from the previous frame's landmarks (bbox mode; default on)" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("detector", { type: "string", choices: ["short", "full"], default: "short", describe: "BlazeFace model when there is no bbox stream" })
-            .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores but one, which decoding and cropping use)" }),
+            .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),
         ),
       async (a) => {
         const raw: Record<string, unknown> = {};

@@ -50,7 +50,7 @@ export const DEFAULT_MIN_SCORE = 0.5;
 export interface FaceMeshConfig {
   /** Preference list of devices (first that loads); default cpu. */
   devices?: Device[];
-  /** CPU intra-op threads per model; default: all cores but one (inference/session.ts defaultThreads). */
+  /** CPU threads for inference; default: all cores (inference/session.ts defaultThreads and threadLayout). */
   threads?: number;
   /** BlazeFace variant used when there is no bbox stream: "short" (MediaPipe face mesh's own) or "full" (small faces). */
   detector?: DetectorKind;

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { allocateSharedFloat32, createSession, type ModelSession } from "../lib/inference/session.js";
+import { allocateSharedFloat32, balancedChunks, createSession, threadLayout, MAX_CPU_WORKERS, type ModelSession } from "../lib/inference/session.js";
 import { modelPath } from "../lib/convert/models.js";
 
 const LANDMARK = modelPath("face_landmark");
@@ -40,9 +40,12 @@ test("worker and main thread, whole batch and chunks of 3: the same landmarks", 
     ["worker, whole", await createSession(LANDMARK, { devices: ["cpu"], threads: 1, thread: "worker", modelBatch: Number.POSITIVE_INFINITY })],
     ["worker, chunks of 3", await createSession(LANDMARK, { devices: ["cpu"], threads: 1, thread: "worker", modelBatch: 3 })],
     ["main, chunks of 3", await createSession(LANDMARK, { devices: ["cpu"], threads: 1, thread: "main", modelBatch: 3 })],
+    // Two inference threads, each with its own copy of the session: the batch's chunks are shared out.
+    ["2 workers, chunks of 3", await createSession(LANDMARK, { devices: ["cpu"], threads: 2, thread: "worker", modelBatch: 3 })],
+    ["2 workers, chunks of 8", await createSession(LANDMARK, { devices: ["cpu"], threads: 2, thread: "worker" })],
   ];
   try {
-    assert.deepEqual(variants.map(([, v]) => v.thread), ["main", "worker", "worker", "main"]);
+    assert.deepEqual(variants.map(([, v]) => v.thread), ["main", "worker", "worker", "main", "worker", "worker"]);
     const reference = await landmarks(variants[0][1], x, n);
     assert.equal(reference.length, n * 1404);
     for (const [name, session] of variants.slice(1)) {
@@ -53,6 +56,33 @@ test("worker and main thread, whole batch and chunks of 3: the same landmarks", 
   } finally {
     for (const [, s] of variants) await s.release();
   }
+});
+
+test("balancedChunks: every thread gets as many chunks, sizes within one, none above the limit (hand-computed)", () => {
+  const sizes = (batch: number, max: number, workers: number) => balancedChunks(batch, max, workers).map((c) => c.count);
+  // 50 faces, chunks of at most 8, 2 threads: 50 / 16 -> 4 chunks per thread, 8 chunks of 6 or 7.
+  assert.deepEqual(sizes(50, 8, 2), [6, 6, 6, 7, 6, 6, 6, 7]);
+  assert.deepEqual(sizes(1, 8, 2), [1]); // one face: one chunk, one thread
+  assert.deepEqual(sizes(3, 8, 2), [1, 2]);
+  assert.deepEqual(sizes(16, 8, 2), [8, 8]);
+  assert.deepEqual(sizes(17, 8, 2), [4, 4, 4, 5]);
+  assert.deepEqual(sizes(50, 8, 1), [7, 7, 7, 7, 7, 7, 8]);
+  for (const [batch, max, workers] of [[50, 8, 2], [256, 8, 2], [7, 3, 3], [100, 8, 8], [5, 8, 8]]) {
+    const chunks = balancedChunks(batch, max, workers);
+    // Contiguous, in order, covering the batch exactly.
+    chunks.forEach((c, i) => assert.equal(c.start, i === 0 ? 0 : chunks[i - 1].start + chunks[i - 1].count));
+    assert.equal(chunks.at(-1)!.start + chunks.at(-1)!.count, batch);
+    assert.ok(chunks.every((c) => c.count >= 1 && c.count <= max), `${batch}/${max}/${workers}`);
+    assert.ok(chunks.length === batch || chunks.length % workers === 0, `${batch}/${max}/${workers}: ${chunks.length} chunks`);
+  }
+});
+
+test("threadLayout: one session copy per thread up to MAX_CPU_WORKERS, the rest as intra-op threads", () => {
+  assert.deepEqual(threadLayout(1), { workers: 1, intraOp: 1 });
+  assert.deepEqual(threadLayout(2), { workers: 2, intraOp: 1 });
+  assert.deepEqual(threadLayout(MAX_CPU_WORKERS * 2), { workers: MAX_CPU_WORKERS, intraOp: 2 });
+  assert.throws(() => threadLayout(0), /threads must be a positive integer, got 0/);
+  assert.throws(() => threadLayout(1.5), /threads must be a positive integer/);
 });
 
 test("on the inference thread, a model call leaves the JS thread free", async (t) => {
@@ -83,6 +113,10 @@ test("errors name the model and the problem; a released session refuses to run",
   const session = await createSession(LANDMARK, { devices: ["cpu"], threads: 1 });
   await assert.rejects(session.run(crops(1), [2, 3, 192, 192]), /holds 110592 values, shape \[2,3,192,192\] needs 221184/);
   await session.release();
+  // The same check before a batch is shared out among threads.
+  const two = await createSession(LANDMARK, { devices: ["cpu"], threads: 2 });
+  await assert.rejects(two.run(crops(3), [2, 3, 192, 192]), /holds 331776 values, shape \[2,3,192,192\] needs 221184/);
+  await two.release();
   await assert.rejects(session.run(crops(1), [1, 3, 192, 192]), /already released/);
   await assert.rejects(createSession(LANDMARK, { devices: ["cpu"], modelBatch: 0 }), /modelBatch must be a positive integer/);
 });

@@ -8,10 +8,13 @@
  *
  * Where the model runs: onnxruntime-node computes `session.run` synchronously on the calling thread (the promise
  * it returns is settled after the work, from a setImmediate), so a session on the JS thread blocks everything
- * else (reading the decoder's pipe, cropping, writing) for the whole call. By default the sessions live on one
- * shared inference thread (session_worker.ts) and `run` is truly asynchronous: the pipeline crops batch k+1 while
- * batch k is in the model. Inputs are passed through shared memory (allocateSharedFloat32), outputs are moved
- * back without a copy. `thread: "main"` keeps the session on the calling thread (for measurements).
+ * else (reading the decoder's pipe, cropping, writing) for the whole call. By default the sessions live on
+ * inference threads (session_worker.ts) and `run` is truly asynchronous: the pipeline crops batch k+1 while
+ * batch k is in the model. On the CPU there is one thread per core, each with its own copy of the session and
+ * one onnxruntime thread (threadLayout), and a batch's chunks are shared out among them: data parallelism beats
+ * onnxruntime's own intra-op threads on this small model. Inputs are passed through shared memory
+ * (allocateSharedFloat32), outputs are moved back without a copy. `thread: "main"` keeps the session on the
+ * calling thread (for measurements).
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -28,12 +31,19 @@ export { DEVICES, parseDevices, type Device } from "./devices.js";
 export interface SessionSettings {
   /** Preference list, first that loads wins. */
   devices: Device[];
-  /** Intra-op threads for the CPU provider; default: all cores but one (defaultThreads). */
+  /**
+   * CPU threads for inference in total; default: all cores (defaultThreads). On the inference threads (thread
+   * "worker") the CPU provider runs them as threadLayout says: several copies of the session, each with its own
+   * thread, sharing the chunks of a batch. On the calling thread (thread "main") and on GPUs: one session with
+   * this many intra-op threads.
+   */
   threads?: number;
+  /** Copies of a CPU session on inference threads, overriding threadLayout (for measurements). */
+  workers?: number;
   /** Told about a fallback from a preferred device to the next. */
   onFallback?: (message: string) => void;
   /**
-   * "worker" (default): the shared inference thread (the calling thread when the compiled worker is missing,
+   * "worker" (default): the shared inference threads (the calling thread when the compiled worker is missing,
    * i.e. when running from the TypeScript sources); "main": the calling thread (blocks it during run).
    */
   thread?: SessionThread;
@@ -106,6 +116,15 @@ export function modelBatchFor(device: Device, modelBatch: number | undefined): n
   return device === "cpu" ? CPU_MODEL_BATCH : Number.POSITIVE_INFINITY;
 }
 
+/** Checks that `input` holds exactly a [batch, ...] tensor of `dims`; returns the batch and the values per item. */
+export function checkInput(input: Float32Array, dims: readonly number[]): { batch: number; item: number } {
+  const batch = dims[0];
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`model input batch must be a positive integer, got ${batch}`);
+  const item = dims.slice(1).reduce((a, b) => a * b, 1);
+  if (input.length !== batch * item) throw new Error(`model input holds ${input.length} values, shape [${dims.join(",")}] needs ${batch * item}`);
+  return { batch, item };
+}
+
 /**
  * Runs `input` ([batch, ...dims]) through `session` in chunks of at most `maxBatch` items, concatenating each
  * output along the batch dimension. Shared-memory inputs (which onnxruntime-node refuses) are copied chunk by
@@ -118,12 +137,7 @@ export async function runChunked(
   maxBatch: number,
   scratch: { buffer: Float32Array },
 ): Promise<ModelRun> {
-  const batch = dims[0];
-  if (!Number.isInteger(batch) || batch < 1) throw new Error(`model input batch must be a positive integer, got ${batch}`);
-  const item = input.length / batch;
-  if (!Number.isInteger(item) || item !== dims.slice(1).reduce((a, b) => a * b, 1)) {
-    throw new Error(`model input holds ${input.length} values, shape [${dims.join(",")}] needs ${dims.reduce((a, b) => a * b, 1)}`);
-  }
+  const { batch, item } = checkInput(input, dims);
   const step = Math.min(maxBatch, batch);
   const inputName = session.inputNames[0];
   let outputs: Record<string, Float32Array> | null = null;
@@ -178,14 +192,24 @@ function providerHint(device: Device): string {
 }
 
 
-/**
- * Intra-op threads by default: all cores but one. The pipeline keeps the JS thread (pipe reads, crops) and ffmpeg
- * busy beside the model; measured end to end on 2 cores (bench/README.md), 1 thread gave 290-308 fps vs 262-276
- * with 2 in bbox mode and the same in detection mode, with less CPU per frame. A model alone runs faster on all
- * cores (979 vs 758 faces/s): pass threads for that.
- */
+/** Inference threads by default: all cores (measured end to end in bench/README.md). */
 export function defaultThreads(): number {
-  return Math.max(1, os.availableParallelism() - 1);
+  return os.availableParallelism();
+}
+
+/** At most this many copies of a CPU session (a batch of 50 in chunks of 8 has 7 chunks to share out). */
+export const MAX_CPU_WORKERS = 8;
+
+/**
+ * How `threads` CPU threads are used on the inference threads: one session copy per thread (up to
+ * MAX_CPU_WORKERS), each with threads / workers intra-op threads. Measured on 2 cores (bench/README.md): a
+ * batch of 50 in chunks of 8 runs at ~1540 faces/s on two single-threaded copies against ~1150 on one copy
+ * with two intra-op threads, whose threads synchronise after each of the graph's ~100 small operators.
+ */
+export function threadLayout(threads: number): { workers: number; intraOp: number } {
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
+  const workers = Math.min(threads, MAX_CPU_WORKERS);
+  return { workers, intraOp: Math.floor(threads / workers) };
 }
 
 /**
@@ -196,14 +220,14 @@ export function defaultThreads(): number {
  *   from ffmpeg and from the JS thread preparing the next batch (end to end on 2 quiet cores: detection mode
  *   204-242 vs 165-185 fps, a third less CPU; a model alone gains from it, 1.3x, when nothing else runs).
  */
-export function sessionOptions(device: Device, settings: Pick<SessionSettings, "threads" | "spinning">): ort.InferenceSession.SessionOptions {
+export function sessionOptions(device: Device, settings: { threads: number; spinning?: boolean }): ort.InferenceSession.SessionOptions {
   const spin = settings.spinning === true ? "1" : "0";
   return {
     executionProviders: [device],
     graphOptimizationLevel: "all",
     executionMode: "sequential",
     interOpNumThreads: 1,
-    intraOpNumThreads: settings.threads ?? defaultThreads(),
+    intraOpNumThreads: settings.threads,
     extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   };
 }
@@ -213,11 +237,17 @@ export async function createSession(modelPath: string, settings: SessionSettings
   const failures: string[] = [];
   for (const device of settings.devices) {
     try {
-      const options = sessionOptions(device, settings);
+      const threads = settings.threads ?? defaultThreads();
+      const onWorker = (settings.thread ?? "worker") === "worker" && workerAvailable();
+      // Copies of the session only on the CPU: a GPU gets whole batches in one call.
+      const layout = onWorker && device === "cpu" ? threadLayout(threads) : { workers: 1, intraOp: threads };
+      const workers = onWorker && device === "cpu" && settings.workers !== undefined ? settings.workers : layout.workers;
+      if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be a positive integer, got ${workers}`);
+      const intraOp = Math.max(1, Math.floor(threads / workers));
+      const options = sessionOptions(device, { threads: intraOp, spinning: settings.spinning });
       const maxBatch = modelBatchFor(device, settings.modelBatch);
       const load: LoadSpec = { modelPath, device, options, maxBatch, cpuGraphRewrite: settings.cpuGraphRewrite ?? true };
-      const onWorker = (settings.thread ?? "worker") === "worker" && workerAvailable();
-      const session = onWorker ? await WorkerSession.load(load) : await MainThreadSession.load(load);
+      const session = onWorker ? await WorkerSession.load(load, workers) : await MainThreadSession.load(load);
       if (failures.length > 0) settings.onFallback?.(`${failures.join("; ")}; using ${device}`);
       return session;
     } catch (err) {
@@ -281,22 +311,22 @@ function workerAvailable(): boolean {
   return existsSync(fileURLToPath(WORKER_URL));
 }
 
+/** A request without its id (the worker assigns it); distributes over the union's members. */
+type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, "req"> : never) : never;
+
 type Pending = { resolve: (reply: WorkerReply) => void; reject: (err: Error) => void };
 
 /**
- * The process's one inference thread, shared by all worker-hosted sessions (so two models never compete for the
- * cores at once). Started on the first load, stopped when its last session is released. It keeps the process
- * alive only while a request is outstanding, so a program that forgets to release its sessions still exits.
+ * One inference thread (a session_worker.js worker). It keeps the process alive only while a request is
+ * outstanding, so a program that forgets to release its sessions still exits.
  */
-class InferenceThread {
-  private static current: InferenceThread | undefined;
+class InferenceWorker {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextReq = 1;
-  private sessions = 0;
-  private dead: Error | undefined;
+  dead: Error | undefined;
 
-  private constructor() {
+  constructor(private readonly onDeath: (w: InferenceWorker) => void) {
     // No inherited node flags: the worker is plain compiled JavaScript, and flags of the parent's own command
     // line (--input-type, --eval, a test runner's) can make a worker refuse to start.
     this.worker = new Worker(WORKER_URL, { execArgv: [] });
@@ -306,32 +336,24 @@ class InferenceThread {
     this.worker.on("exit", (code) => this.fail(new Error(`inference thread exited (code ${code})`)));
   }
 
-  static acquire(): InferenceThread {
-    const t = InferenceThread.current && !InferenceThread.current.dead ? InferenceThread.current : new InferenceThread();
-    InferenceThread.current = t;
-    t.sessions++;
-    return t;
+  /** Requests sent and not yet answered: the dispatcher's measure of how busy this thread is. */
+  get outstanding(): number {
+    return this.pending.size;
   }
 
-  /** Drops one session's hold; the last one stops the thread. */
-  async releaseOne(): Promise<void> {
-    if (--this.sessions > 0) return;
-    if (InferenceThread.current === this) InferenceThread.current = undefined;
-    this.dead ??= new Error("inference thread stopped");
-    await this.worker.terminate();
-  }
-
-  request(msg: WorkerRequest): Promise<WorkerReply> {
+  request(msg: RequestBody): Promise<WorkerReply> {
     if (this.dead) return Promise.reject(this.dead);
+    const req = this.nextReq++;
     return new Promise<WorkerReply>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
-      this.pending.set(msg.req, { resolve, reject });
-      this.worker.postMessage(msg);
+      this.pending.set(req, { resolve, reject });
+      this.worker.postMessage({ ...msg, req } as WorkerRequest);
     });
   }
 
-  newRequestId(): number {
-    return this.nextReq++;
+  async stop(): Promise<void> {
+    this.dead ??= new Error("inference thread stopped");
+    await this.worker.terminate();
   }
 
   private settle(reply: WorkerReply): void {
@@ -347,49 +369,140 @@ class InferenceThread {
     this.dead ??= err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
-    if (InferenceThread.current === this) InferenceThread.current = undefined;
+    this.onDeath(this);
   }
 }
 
-/** A session hosted by the inference thread. */
+/**
+ * The process's inference threads, shared by all worker-hosted sessions (the detector and the landmark model
+ * take turns on the same threads instead of competing for the cores). A session asks for n threads and gets the
+ * first n (started on demand); the pool stops when its last session is released.
+ */
+class InferencePool {
+  private static current: InferencePool | undefined;
+  private readonly threads: InferenceWorker[] = [];
+  private sessions = 0;
+  private broken = false;
+
+  static acquire(size: number): InferencePool {
+    const pool = InferencePool.current && !InferencePool.current.broken ? InferencePool.current : new InferencePool();
+    InferencePool.current = pool;
+    while (pool.threads.length < size) pool.threads.push(new InferenceWorker(() => pool.onDeath()));
+    pool.sessions++;
+    return pool;
+  }
+
+  /** The first `n` threads. */
+  first(n: number): InferenceWorker[] {
+    return this.threads.slice(0, n);
+  }
+
+  /** Drops one session's hold; the last one stops the threads. */
+  async releaseOne(): Promise<void> {
+    if (--this.sessions > 0) return;
+    if (InferencePool.current === this) InferencePool.current = undefined;
+    this.broken = true;
+    await Promise.all(this.threads.map((t) => t.stop()));
+  }
+
+  /** A thread died: sessions on it fail from now on, and new sessions get a fresh pool. */
+  private onDeath(): void {
+    this.broken = true;
+    if (InferencePool.current === this) InferencePool.current = undefined;
+  }
+}
+
+/**
+ * Splits `batch` items into contiguous chunks of at most `maxChunk` for `workers` threads: the number of chunks
+ * is the smallest multiple of `workers` that respects maxChunk (or batch, when smaller), and sizes differ by at
+ * most one, e.g. 50 for 2 threads with chunks of at most 8: 8 chunks of 6 or 7. Every thread gets the same
+ * number of chunks of about the same size, so the threads finish together.
+ */
+export function balancedChunks(batch: number, maxChunk: number, workers: number): Array<{ start: number; count: number }> {
+  const perWorker = Math.ceil(batch / (workers * maxChunk));
+  const parts = Math.min(batch, perWorker * workers);
+  const chunks: Array<{ start: number; count: number }> = [];
+  for (let p = 0; p < parts; p++) {
+    const start = Math.floor((batch * p) / parts);
+    chunks.push({ start, count: Math.floor((batch * (p + 1)) / parts) - start });
+  }
+  return chunks;
+}
+
+/**
+ * A session hosted by the inference threads: one copy of the model per thread. A batch is cut into balanced
+ * chunks of at most the model-call batch, each chunk goes to the thread with the fewest requests outstanding
+ * (the first one on a tie, so a chain of single-face calls stays on one thread and its caches), and the
+ * outputs are put back together in order.
+ */
 class WorkerSession implements ModelSession {
   readonly thread = "worker";
   private released = false;
 
   private constructor(
-    private readonly host: InferenceThread,
-    private readonly id: number,
+    private readonly pool: InferencePool,
+    private readonly hosts: ReadonlyArray<{ thread: InferenceWorker; id: number }>,
+    private readonly maxBatch: number,
     readonly device: Device,
     readonly inputName: string,
     readonly outputNames: readonly string[],
   ) {}
 
-  static async load(spec: LoadSpec): Promise<WorkerSession> {
-    const host = InferenceThread.acquire();
+  static async load(spec: LoadSpec, workers: number): Promise<WorkerSession> {
+    const pool = InferencePool.acquire(workers);
     try {
-      const reply = await host.request({ type: "load", req: host.newRequestId(), ...spec });
-      if (reply.type !== "loaded") throw new Error(`inference thread answered ${reply.type} to load`);
-      return new WorkerSession(host, reply.session, spec.device, reply.inputNames[0], reply.outputNames);
+      const threads = pool.first(workers);
+      const replies = await Promise.all(threads.map((thread) => thread.request({ type: "load", ...spec })));
+      const hosts = replies.map((reply, i) => {
+        if (reply.type !== "loaded") throw new Error(`inference thread answered ${reply.type} to load`);
+        return { thread: threads[i], id: reply.session };
+      });
+      const first = replies[0] as Extract<WorkerReply, { type: "loaded" }>;
+      return new WorkerSession(pool, hosts, spec.maxBatch, spec.device, first.inputNames[0], first.outputNames);
     } catch (err) {
-      await host.releaseOne();
+      await pool.releaseOne();
       throw err;
     }
   }
 
   async run(input: Float32Array, dims: number[]): Promise<ModelRun> {
     if (this.released) throw new Error("model session already released");
-    const reply = await this.host.request({ type: "run", req: this.host.newRequestId(), session: this.id, input, dims });
-    if (reply.type !== "result") throw new Error(`inference thread answered ${reply.type} to run`);
-    return { outputs: reply.outputs, ms: reply.ms };
+    const { batch, item } = checkInput(input, dims);
+    const chunks = this.hosts.length === 1 ? [{ start: 0, count: batch }] : balancedChunks(batch, this.maxBatch, this.hosts.length);
+    const calls = chunks.map(({ start, count }) => {
+      const host = this.leastBusy();
+      return host.thread.request({ type: "run", session: host.id, input: input.subarray(start * item, (start + count) * item), dims: [count, ...dims.slice(1)] });
+    });
+    const replies = await Promise.all(calls);
+    const results = replies.map((reply) => {
+      if (reply.type !== "result") throw new Error(`inference thread answered ${reply.type} to run`);
+      return reply;
+    });
+    if (results.length === 1) return { outputs: results[0].outputs, ms: results[0].ms };
+    const outputs: Record<string, Float32Array> = {};
+    for (const name of Object.keys(results[0].outputs)) {
+      const perItem = results[0].outputs[name].length / chunks[0].count;
+      const all = new Float32Array(perItem * batch);
+      results.forEach((r, c) => all.set(r.outputs[name], perItem * chunks[c].start));
+      outputs[name] = all;
+    }
+    // Time inside onnxruntime summed over the threads (CPU-like: may exceed the wall time of the call).
+    return { outputs, ms: results.reduce((sum, r) => sum + r.ms, 0) };
+  }
+
+  private leastBusy(): { thread: InferenceWorker; id: number } {
+    let best = this.hosts[0];
+    for (const h of this.hosts) if (h.thread.outstanding < best.thread.outstanding) best = h;
+    return best;
   }
 
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;
     try {
-      await this.host.request({ type: "release", req: this.host.newRequestId(), session: this.id });
+      await Promise.all(this.hosts.map((h) => h.thread.request({ type: "release", session: h.id })));
     } finally {
-      await this.host.releaseOne();
+      await this.pool.releaseOne();
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
- * The inference thread: a worker_threads worker that owns onnxruntime sessions and runs them on request
- * (in chunks of at most the session's model-call batch, see runChunked).
+ * An inference thread: a worker_threads worker that owns onnxruntime sessions and runs them on request
+ * (in chunks of at most the session's model-call batch, see runChunked). session.ts starts one per CPU core
+ * and shares each batch's chunks out among them.
  *
  * Why a thread: onnxruntime-node's `session.run` returns a promise but computes synchronously on the calling
  * thread (its backend wraps the native call in setImmediate), so on the JS thread it would stall decoding-pipe
