@@ -10,15 +10,30 @@
  *   width/height swap would yield garbage frames with the right byte count.
  * - Memory is bounded: frames are read from the pipe as the consumer pulls them (the pipe's back-pressure
  *   pauses ffmpeg), nothing else is buffered.
- * - Buffer ownership: every yielded frame has its own freshly allocated buffer, which stays valid (and is never
- *   written again by the decoder) after later `next()` calls: a consumer may keep a batch of frames. Measured
- *   with bench/measure_decode.ts on the shared 2-core machine (load 8-17, so ranges): filling a fresh
- *   512x512 frame buffer costs 0.2-1.6 ms, one from a 51-frame pool 0.2-0.35 ms (both dominated by writing
- *   786 KB to memory that is not in cache); all of Node's work per frame (pipe reads, copy, allocation) is
- *   0.4-0.7 ms CPU, ffmpeg's 1.0-1.2 ms, inference tens of ms. A pool that consumers must release frames to would
- *   save at most ~1 ms per frame (a few percent) at the price of use-after-release bugs that corrupt results
- *   silently, so frames are simply allocated. The one copy per frame is from the pipe's read chunks (at most
- *   64 KiB each) into the frame buffer.
+ * - Buffer ownership, by default: every yielded frame has its own freshly allocated buffer, which stays valid
+ *   (and is never written again by the decoder) after later `next()` calls: a consumer may keep frames for as
+ *   long as it likes.
+ * - Buffer ownership with `opts.pool` (a FramePool, frame_pool.ts; opt-in): frame buffers are borrowed from the
+ *   pool. A frame stays valid until its consumer calls `pool.release(frame)`, and must not be touched after that
+ *   (the pool lends the buffer to the decoder again, which overwrites it). The pool never lends a buffer that is
+ *   on loan, and throws on a double release; a frame never released is simply collected. A frame half filled
+ *   when decoding stops early was never yielded and goes back to the pool here.
+ *   Measured with a /tmp script (median of 5 runs after a warm-up, shared 2-core machine, load 2-2.5; JS CPU =
+ *   this process's user+system time per frame, pipe reads included; ffmpeg's CPU not included) on the shared
+ *   512x512 WDA_KatieHill_000.mp4 (200 frames) and .cache/bench/512-10s.mp4 (250 frames):
+ *     consumer releases each frame at once:    0.50 -> 0.42 ms (KatieHill), 0.43 -> 0.39 ms (512-10s);
+ *     consumer holds 24 frames (3 batches):    0.72 -> 0.50 ms,             0.64 -> 0.49 ms;
+ *   and in the whole bbox+tracking pipeline (batch 50, releasing each batch's frames when its rows come out)
+ *   main-thread GC went 0.18 -> 0.09 ms/frame and 0.10 -> 0.06 ms/frame; process CPU (inference included,
+ *   ~3 ms/frame) changed by less than its run-to-run spread. 0.2-0.3 ms of the JS CPU per frame is system time
+ *   in the pipe reads, which no pool removes. Which allocation the pool uses for a miss does not matter:
+ *   `new Uint8Array` and `Buffer.allocUnsafeSlow` measured the same for a 786 KB buffer (glibc serves both from
+ *   pages the kernel already zeroed, so calloc skips the memset).
+ * - Pipe reading: one copy per frame, from the pipe's read chunks into the frame buffer. Chunks are at most
+ *   64 KiB (libuv's read size and the pipe's capacity: ~13 chunks per 512x512 frame), whatever the stream's
+ *   highWaterMark. Reading with `for await` (kept), with 'data' events and pause/resume, or with a read() loop on
+ *   'readable', and raising the highWaterMark to 1 MiB, all measured within the run-to-run spread of each other
+ *   (0.34-0.49 ms JS CPU per frame with a pool, holding 24 frames), so the simplest, `for await`, stays.
  * - Early exit (`break`, `return()`), an abort signal or an error kill ffmpeg (SIGKILL) and wait for it to exit,
  *   so no process or zombie outlives the generator.
  */
@@ -26,6 +41,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { RgbImage } from "../types.js";
+import type { FramePool } from "./frame_pool.js";
 import { ffmpegInputArgs, probeVideo, type VideoInfo } from "./probe.js";
 import { resolveTool, StderrTail } from "./tools.js";
 
@@ -43,6 +59,12 @@ export interface DecodeOptions {
   threads?: number;
   /** Called with ffmpeg's warning/error lines that do not fail the decode (at most 20 calls). */
   onWarning?: (message: string) => void;
+  /**
+   * Take frame buffers from this pool instead of allocating one per frame. The consumer then owns each yielded
+   * frame's `data` until it calls `pool.release(frame)`, and must not touch it afterwards (the decoder refills it).
+   * A frame never released is simply garbage collected. Without a pool every frame has its own buffer, for good.
+   */
+  pool?: FramePool;
 }
 
 /** Arguments of the ffmpeg decode command; exported for tests and for the benchmark. */
@@ -85,7 +107,7 @@ function abortError(signal: AbortSignal): unknown {
  */
 export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeOptions = {}): AsyncGenerator<DecodedFrame, void, undefined> {
   const abs = path.resolve(file);
-  const { signal } = opts;
+  const { signal, pool } = opts;
   if (signal?.aborted) throw abortError(signal);
   const bin = await resolveTool("ffmpeg", opts.ffmpeg);
   if (signal?.aborted) throw abortError(signal);
@@ -124,11 +146,12 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
 
   const fail = (problem: string) => new Error(`${abs}: ${problem}${tail.summary() ? ` (ffmpeg: ${tail.summary()})` : ""}`);
 
+  // The frame being filled; it has not been yielded, so on an early exit it goes back to the pool (if any).
+  let frame: Uint8Array | undefined;
   try {
     let frameBytes = 0;
     let width = info.width;
     let height = info.height;
-    let frame: Uint8Array | undefined;
     let filled = 0;
     let index = 0;
     for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
@@ -153,7 +176,7 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
       }
       let offset = 0;
       while (offset < chunk.length) {
-        if (!frame) frame = new Uint8Array(frameBytes);
+        if (!frame) frame = pool ? pool.acquire(frameBytes) : new Uint8Array(frameBytes);
         const n = Math.min(frameBytes - filled, chunk.length - offset);
         frame.set(chunk.subarray(offset, offset + n), filled);
         filled += n;
@@ -179,6 +202,7 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
       throw fail(`decoding stopped after ${index} of ${info.frameCount} frames: the file is truncated or damaged`);
     }
   } finally {
+    if (frame && pool) pool.release(frame);
     signal?.removeEventListener("abort", kill);
     kill();
     child.stdout.destroy();
