@@ -3,12 +3,14 @@
  * decoder), on the shared talking-head videos, and on bad input; plus killing ffmpeg on early exit and abort.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { rename } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RgbImage } from "../lib/types.js";
 import { decodeFrames, parseOutputFrameSize, readImage, type DecodedFrame } from "../lib/video/decode.js";
+import { FramePool } from "../lib/video/frame_pool.js";
 import { probeVideo, type VideoInfo } from "../lib/video/probe.js";
 import {
   gradientImage,
@@ -338,4 +340,30 @@ describe("decodeFrames: shared talking-head videos", () => {
       assert.equal(n, want.frames);
     });
   }
+
+  test("sadtalker/WDA_KatieHill_000.mp4 with a FramePool, batches of 8 held: the same frames as without a pool", async (t) => {
+    if (!shared) return t.skip("../shared/data absent: cannot decode the shared videos");
+    const file = path.join(shared, "sadtalker/WDA_KatieHill_000.mp4");
+    const info = await probeVideo(file);
+    const digest = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
+    const plain: string[] = [];
+    for await (const f of decodeFrames(file, info)) plain.push(digest(f.data));
+    // Frames are hashed when the batch is released (not when yielded): a frame refilled while held would differ.
+    const pool = new FramePool({ maxFree: 8 });
+    const pooled: string[] = [];
+    let held: DecodedFrame[] = [];
+    const releaseBatch = () => {
+      for (const f of held) pooled[f.index] = digest(f.data);
+      for (const f of held) pool.release(f);
+      held = [];
+    };
+    for await (const f of decodeFrames(file, info, { pool })) {
+      held.push(f);
+      if (held.length === 8) releaseBatch();
+    }
+    releaseBatch();
+    assert.equal(pooled.length, plain.length);
+    pooled.forEach((h, i) => assert.equal(h, plain[i], `frame ${i}`));
+    assert.ok(pool.stats.allocated <= 9, `the pool lent reused buffers (allocated ${pool.stats.allocated} for ${plain.length} frames)`);
+  });
 });
