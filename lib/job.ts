@@ -7,6 +7,7 @@ import path from "node:path";
 import type { HookContext, Logger } from "./nova/hooks.js";
 import { probeVideo, type VideoInfo } from "./video/probe.js";
 import { decodeFrames } from "./video/decode.js";
+import { FramePool } from "./video/frame_pool.js";
 import { readBboxStream, readKeypointStream } from "./ssi/bbox.js";
 import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
@@ -74,10 +75,14 @@ export interface PredictSettings {
 /** The rows of the whole video, batch by batch (lazy: nothing runs until iterated). */
 export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, settings: PredictSettings, context: HookContext): AsyncGenerator<RowBatch> {
   const { options } = settings;
+  // Frame buffers go back to the decoder once their batch is written: up to three batches are out at once (read
+  // ahead, being prepared, in the model), so that many can wait to be reused.
+  const pool = new FramePool({ maxFree: 3 * options.batch_size + 1 });
   const frames = decodeFrames(opened.video.path, opened.video, {
     ffmpeg: settings.tools?.ffmpeg,
     signal: context.signal,
     onWarning: (m) => context.logger.warn(m),
+    pool,
   });
   let done = 0;
   for await (const batch of mesh.run(frames, {
@@ -87,6 +92,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     tracking: options.tracking,
     hints: opened.hints,
     signal: context.signal,
+    framesDone: (done) => done.forEach((f) => pool.release(f.data)),
   })) {
     done += batch.count;
     context.progress?.(done, opened.expectedRows);

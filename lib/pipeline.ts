@@ -90,6 +90,12 @@ export interface RunOptions {
   /** Absent: find faces with the detector (static mode: detection on every frame, the most confident face). */
   hints?: BoxHints;
   signal?: AbortSignal;
+  /**
+   * Called with each batch's frames once the pipeline will not read them again (after the batch's rows were
+   * yielded), e.g. to give their buffers back to the decoder's FramePool. Frames of a run that stops early are
+   * not handed back (they are simply collected).
+   */
+  framesDone?: (frames: readonly RgbImage[]) => void;
 }
 
 export interface RowBatch {
@@ -301,7 +307,7 @@ export class FaceMesh {
       points: Array.from({ length: batchSize }, () => new Float32Array(NUM_LANDMARKS * 3)),
     }));
     let state: Promise<TrackState> = Promise.resolve({ rotation: null, spec: 0 });
-    let inflight: Promise<{ batch: RowBatch; state: TrackState }> | null = null;
+    let inflight: { job: Promise<{ batch: RowBatch; state: TrackState }>; frames: RgbImage[] } | null = null;
     let next = 0;
     let parity = 0;
     // Read-ahead: the next batch is being decoded (its frames pulled from ffmpeg's pipe) while we wait for the model.
@@ -332,24 +338,10 @@ export class FaceMesh {
         next += frameBatch.length;
         parity ^= 1;
         if (usable === batch.length && next < rowLimit) pending = pull();
-        if (inflight) {
-          t = performance.now();
-          const done = await inflight;
-          timing.modelWaitMs += performance.now() - t;
-          t = performance.now();
-          yield done.batch;
-          timing.consumerMs += performance.now() - t;
-        }
-        inflight = job;
+        if (inflight) yield* this.finishBatch(inflight, options, timing);
+        inflight = { job, frames: frameBatch };
       }
-      if (inflight) {
-        let t = performance.now();
-        const done = await inflight;
-        timing.modelWaitMs += performance.now() - t;
-        t = performance.now();
-        yield done.batch;
-        timing.consumerMs += performance.now() - t;
-      }
+      if (inflight) yield* this.finishBatch(inflight, options, timing);
     } finally {
       // Stops the decoder (kills ffmpeg) when we leave early; waits for a read-ahead still in progress.
       await source.return(undefined).catch(() => undefined);
@@ -359,6 +351,21 @@ export class FaceMesh {
     timing.cpuMs = (cpu.user + cpu.system) / 1000;
     this.lastTiming = timing;
     if (process.env.FACEMESH_TIMING) process.stderr.write(`facemesh-timing ${JSON.stringify(timing)}\n`);
+  }
+
+  /** Waits for a batch in flight, yields its rows, then hands its frames back (framesDone). */
+  private async *finishBatch(
+    inflight: { job: Promise<{ batch: RowBatch }>; frames: RgbImage[] },
+    options: RunOptions,
+    timing: PipelineTiming,
+  ): AsyncGenerator<RowBatch> {
+    let t = performance.now();
+    const done = await inflight.job;
+    timing.modelWaitMs += performance.now() - t;
+    t = performance.now();
+    yield done.batch;
+    timing.consumerMs += performance.now() - t;
+    options.framesDone?.(inflight.frames);
   }
 
   private async processBatch(
