@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { rename } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RgbImage } from "../lib/types.js";
@@ -289,6 +290,23 @@ describe("decodeFrames: stopping early kills ffmpeg", () => {
     }
     assert.ok(sawRunning, "ffmpeg was running while frames were read");
     assert.deepEqual(ffmpegChildren(), []);
+  });
+
+  test("niceness: ffmpeg runs at the niceness asked for (and at the inherited one without it)", { skip: process.platform !== "linux" && "reads /proc" }, async () => {
+    const info = await probeVideo(longFile);
+    const nicenessOfChild = (): number => {
+      const [child] = ffmpegChildren();
+      assert.ok(child, "ffmpeg is running");
+      // /proc/<pid>/stat field 19 is the nice value (fields after "(comm)" start at 3).
+      const stat = readFileSync(`/proc/${child.split(" ")[0]}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+    };
+    for (const [asked, expected] of [[10, Math.max(10, os.getPriority())], [undefined, os.getPriority()]] as const) {
+      for await (const _ of decodeFrames(longFile, info, { niceness: asked })) {
+        assert.equal(nicenessOfChild(), expected, `niceness ${asked}`);
+        break;
+      }
+    }
   });
 
   test("abort signal: the generator throws the abort reason and ffmpeg is gone", { skip: process.platform !== "linux" && "reads /proc" }, async () => {

@@ -38,6 +38,7 @@
  *   so no process or zombie outlives the generator.
  */
 import { spawn } from "node:child_process";
+import os from "node:os";
 import path from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { RgbImage } from "../types.js";
@@ -65,6 +66,13 @@ export interface DecodeOptions {
    * A frame never released is simply garbage collected. Without a pool every frame has its own buffer, for good.
    */
   pool?: FramePool;
+  /**
+   * Scheduling niceness for ffmpeg (os.setPriority: 0 normal, up to 19 lowest); default: inherited. The pipeline
+   * asks for a low priority: ffmpeg decodes ahead into a bounded pipe, so it loses nothing by yielding a core
+   * to the inference thread, whose model calls are the latency that tracking waits on (bench/README.md).
+   * Best effort: a system that refuses it leaves ffmpeg at its inherited priority.
+   */
+  niceness?: number;
 }
 
 /** Arguments of the ffmpeg decode command; exported for tests and for the benchmark. */
@@ -113,6 +121,13 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
   if (signal?.aborted) throw abortError(signal);
 
   const child = spawn(bin, decodeArgs({ path: abs, streamIndex: info.streamIndex }, opts.threads), { stdio: ["ignore", "pipe", "pipe"] });
+  if (opts.niceness !== undefined && child.pid !== undefined) {
+    try {
+      os.setPriority(child.pid, opts.niceness);
+    } catch {
+      // Not permitted here (or the process already exited): decoding works the same, only scheduled as before.
+    }
+  }
   const tail = new StderrTail();
   let inOutputSection = false;
   let announced: { width: number; height: number } | undefined;
