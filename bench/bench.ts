@@ -2,7 +2,7 @@
  * `npm run bench`: facemesh's speed and memory, measured in one run beside its peers on the same machine.
  *
  *   node dist/bench/bench.js [--runs 3] [--seconds 2] [--no-long] [--quick] [--only SUBSTR] [--no-peers]
- *                            [--tune | --tune-only] [--out bench]
+ *                            [--mediapipe-cache] [--tune | --tune-only] [--out bench]
  *
  * --tune adds the measurements behind the session defaults (lib/inference/session.ts): model-only faces/s at
  * batch 50 for intra-op threads, thread spinning, model-call chunk size, inference thread vs JS thread and the
@@ -16,8 +16,9 @@
  * 2. End to end: `facemesh run` (the CLI, process start to exit) on every video, with a bbox stream and without
  *    (detection on every frame): wall-clock fps, steady-state fps of the pipeline itself (FACEMESH_TIMING), peak
  *    RSS (bench/rss_probe.ts) and where the time went. Next to MediaPipe's web pipeline (@mediapipe/face_mesh in
- *    headless Chromium, CPU inference; its per-frame graph times come from .cache/mediapipe, which
- *    scripts/mediapipe_reference.ts fills; run here when Chromium is installed and the cache is missing).
+ *    headless Chromium, CPU inference, scripts/mediapipe_reference.ts), measured in every round when Chromium is
+ *    installed (its frame rate moves with the machine's load as ours does: a cached figure from another hour
+ *    is no comparison); --mediapipe-cache takes the per-frame graph times cached in .cache/mediapipe instead.
  * 3. Memory: peak RSS on a 10-minute 720p clip against a 10-second one (same content, looped).
  * 4. Stage costs on their own: decoding alone, one crop, one model call per face.
  * Results: bench/results.json (everything, every run) and bench/results.md (the tables). Both are git-ignored.
@@ -333,8 +334,10 @@ interface MpStats {
   source: "cache" | "run here";
   frames: number;
   medianMs: number;
-  /** frames / sum of per-frame graph times: MediaPipe's throughput, its init excluded. */
+  /** frames / sum of per-frame graph times: MediaPipe's throughput, its init excluded (median over the runs). */
   fps: number;
+  /** fps of each run (one per round when measured in this bench run, else the cached one). */
+  runs: number[];
   chromium: string | null;
   host: unknown;
 }
@@ -342,22 +345,37 @@ interface MpStats {
 function mpStats(ref: MpReference, source: MpStats["source"]): MpStats {
   const ms = ref.frames.map((f) => f.ms);
   const total = ms.reduce((a, b) => a + b, 0);
-  return { mode: ref.mode, source, frames: ms.length, medianMs: spread(ms).median, fps: (ms.length / total) * 1000, chromium: ref.harness.chromium, host: ref.harness.host };
+  const fps = (ms.length / total) * 1000;
+  return { mode: ref.mode, source, frames: ms.length, medianMs: spread(ms).median, fps, runs: [fps], chromium: ref.harness.chromium, host: ref.harness.host };
 }
 
-async function mediapipeFor(video: BenchVideo, mode: MpMode, allowRun: boolean, log: (m: string) => void): Promise<MpStats | string> {
+/**
+ * MediaPipe's timing on one video: measured now (fresh: the harness runs even when its landmarks are cached, so
+ * that its frame rate and ours come from the same machine state), else from the cache, else measured once.
+ */
+async function mediapipeFor(video: BenchVideo, mode: MpMode, allowRun: boolean, fresh: boolean, log: (m: string) => void): Promise<MpStats | string> {
   const spec = { dataset: video.dataset, name: video.stem, file: video.file, kind: "video" as const };
-  const cached = await cachedReference(spec, mode);
-  if (cached) return mpStats(cached, "cache");
-  if (!existsSync(CHROMIUM)) return `not measured: no cache and no Chromium at ${CHROMIUM}`;
+  if (!fresh) {
+    const cached = await cachedReference(spec, mode);
+    if (cached) return mpStats(cached, "cache");
+  }
+  if (!existsSync(CHROMIUM)) return `not measured: ${fresh ? "" : "no cache and "}no Chromium at ${CHROMIUM}`;
   if (!allowRun) return "not measured: no cache (--no-peers)";
   try {
-    log(`  MediaPipe (${mode}) on ${video.name}: not cached, running the harness`);
-    const [ref] = await mediapipeReferences([spec], mode, { log: (m) => log(`    ${m}`) });
+    log(`  MediaPipe (${mode}) on ${video.name}: running the harness`);
+    const [ref] = await mediapipeReferences([spec], mode, { force: fresh, log: (m) => log(`    ${m}`) });
     return mpStats(ref, "run here");
   } catch (err) {
     return `not measured: ${(err as Error).message.split("\n")[0]}`;
   }
+}
+
+/** Several runs of one video and mode as one MpStats: fps is the median of the runs' fps. */
+function mergeMp(runs: Array<MpStats | string>): MpStats | string {
+  const ok = runs.filter((r): r is MpStats => typeof r === "object");
+  if (ok.length === 0) return runs[0] ?? "not measured";
+  const fps = ok.map((r) => r.fps);
+  return { ...ok[0], fps: spread(fps).median, runs: fps, medianMs: spread(ok.map((r) => r.medianMs)).median };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -476,6 +494,7 @@ function markdown(r: Results): string {
   for (const v of r.videos) {
     const mp = r.mediapipe[v.name] ?? {};
     const mpFps = (m: MpMode) => (typeof mp[m] === "object" ? (mp[m] as MpStats).fps : NaN);
+    const mpCell = (m: MpMode) => (typeof mp[m] === "object" ? sp(spread((mp[m] as MpStats).runs), f1) : "–");
     const cell = (mode: Mode) => {
       const runs = r.e2e.filter((x) => x.video === v.name && x.mode === mode);
       return { wall: spread(runs.map((x) => x.wallFps)), pipe: spread(runs.map((x) => x.pipelineFps ?? NaN)), rss: spread(runs.map((x) => mib(x.maxRssKb))) };
@@ -487,11 +506,11 @@ function markdown(r: Results): string {
       `${v.width}x${v.height} ${v.codec}, ${v.frames}`,
       sp(b.wall),
       sp(b.pipe),
-      f1(mpFps("none")),
+      mpCell("none"),
       `${ratio(b.wall.median, mpFps("none"))} / ${ratio(b.pipe.median, mpFps("none"))}`,
       sp(d.wall),
       sp(d.pipe),
-      f1(mpFps("flush")),
+      mpCell("flush"),
       `${ratio(d.wall.median, mpFps("flush"))} / ${ratio(d.pipe.median, mpFps("flush"))}`,
       `${f0(b.rss.median)} / ${f0(d.rss.median)}`,
     ]);
@@ -526,7 +545,7 @@ function markdown(r: Results): string {
   const notMeasured = Object.entries(r.mediapipe).flatMap(([v, m]) => Object.entries(m).filter(([, s]) => typeof s === "string").map(([mode, s]) => `${v} (${mode}): ${s as string}`));
   if (notMeasured.length > 0) out.push("", `MediaPipe ${notMeasured.join("; ")}`);
   const mpAny = Object.values(r.mediapipe).flatMap((m) => Object.values(m)).find((s): s is MpStats => typeof s === "object");
-  if (mpAny) out.push("", `MediaPipe measured with Chromium ${mpAny.chromium ?? "?"} on ${JSON.stringify(mpAny.host)} (cache: .cache/mediapipe).`);
+  if (mpAny) out.push("", `MediaPipe measured with Chromium ${mpAny.chromium ?? "?"} on ${JSON.stringify(mpAny.host)} (${mpAny.source === "run here" ? "in this bench run, once per round" : "cached timings from .cache/mediapipe"}).`);
 
   // Where the time goes.
   out.push("", "## Where the time goes (per frame, ms; median run of each)", "");
@@ -605,6 +624,7 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       only: { type: "string" },
       "no-peers": { type: "boolean", default: false },
+      "mediapipe-cache": { type: "boolean", default: false },
       tune: { type: "boolean", default: false },
       "tune-only": { type: "boolean", default: false },
       out: { type: "string", default: path.join(ROOT, "bench") },
@@ -668,6 +688,21 @@ async function main(): Promise<void> {
     if (b.detectRun) results.detectCommand.push({ video: v.name, ...b.detectRun });
   }
 
+  // MediaPipe is measured in every round, beside our runs (unless --mediapipe-cache: cached timings, or one run
+  // where none is cached). Not on the 720p clip: the targets are about 512x512 talking heads, and 720p would cost
+  // minutes of Chromium per round.
+  const mpVideos = videos.filter((v) => v.name !== gen.clip720.name);
+  const freshMp = !values["mediapipe-cache"] && !values["no-peers"] && existsSync(CHROMIUM);
+  const mpRuns = new Map<string, Array<MpStats | string>>();
+  const measureMp = async (): Promise<void> => {
+    for (const v of mpVideos) {
+      for (const mode of ["none", "flush"] as const) {
+        const key = `${v.name}\u0000${mode}`;
+        mpRuns.set(key, [...(mpRuns.get(key) ?? []), await mediapipeFor(v, mode, !values["no-peers"], freshMp, log)]);
+      }
+    }
+  };
+
   // 1 + 2, interleaved round by round.
   for (let round = 0; round < runs; round++) {
     log(`round ${round + 1}/${runs} [${elapsed()}]: model only`);
@@ -697,6 +732,14 @@ async function main(): Promise<void> {
         }
       }
     }
+    if (freshMp || round === 0) {
+      log(`round ${round + 1}/${runs} [${elapsed()}]: MediaPipe web pipeline (${freshMp ? "measured now" : "cache, or measured once"})`);
+      await measureMp();
+    }
+  }
+  for (const v of mpVideos) {
+    results.mediapipe[v.name] = {};
+    for (const mode of ["none", "flush"] as const) results.mediapipe[v.name][mode] = mergeMp(mpRuns.get(`${v.name}\u0000${mode}`) ?? []);
   }
 
   // 3. The long clip: once per mode.
@@ -713,14 +756,6 @@ async function main(): Promise<void> {
     } catch (err) {
       results.errors.push(`10-minute clip: ${(err as Error).message}`);
     }
-  }
-
-  // MediaPipe.
-  log(`[${elapsed()}] MediaPipe web pipeline (cache or harness)`);
-  for (const v of videos) {
-    if (v.name === gen.clip720.name) continue; // the targets are about 512x512 talking heads; 720p would cost minutes of Chromium
-    results.mediapipe[v.name] = {};
-    for (const mode of ["none", "flush"] as const) results.mediapipe[v.name][mode] = await mediapipeFor(v, mode, !values["no-peers"], log);
   }
 
   // 4. Stage costs.
