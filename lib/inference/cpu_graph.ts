@@ -14,8 +14,18 @@
  *   convolution and the Add into the last one.
  * - Pad(x) that only appends zero channels (C -> C + k)  ->  Conv1x1 with weights [I_C; 0] (exact: 1·x plus zeros).
  *
+ * Before those two, channel counts that are not a multiple of onnxruntime's NCHWc block (16 floats with AVX-512,
+ * else 8) are widened to the next multiple (widenChannels): a Conv (or depthwise Conv) whose input or output
+ * channels are not a multiple gets no NCHWc kernel, and the tensors around it are reordered. BlazeFace's 24..88
+ * channels are mostly not multiples of 16; MediaPipe's face_landmark's all are. Widened channels carry exact zeros
+ * (zero weights and biases; Relu, MaxPool, Add and Pad keep zeros zero), and later convolutions read them with
+ * zero weights, so every value of the original channels is computed from the same products. A channel Pad whose
+ * input and output widen to the same count disappears (the zeros it appends are already there): in BlazeFace
+ * short-range, 6 of 11, which were a quarter of its time as identity convolutions.
+ *
  * Anything else is left as it is; a node the rewrite does not understand is never touched.
  */
+import { readFileSync } from "node:fs";
 import onnxProto from "onnx-proto";
 
 const { onnx } = onnxProto;
@@ -36,6 +46,22 @@ function outs(node: NodeProto): string[] {
 export interface RewriteReport {
   prelu: number;
   channelPads: number;
+  /** Tensors whose channel count was widened to a multiple of the NCHWc block. */
+  widened: number;
+  /** Channel Pads that became no-ops once widened. */
+  padsRemoved: number;
+}
+
+/**
+ * onnxruntime's NCHWc block on this CPU, in floats: 16 with AVX-512F, else 8 (MLAS picks the widest vectors the
+ * CPU has). Read from /proc/cpuinfo; elsewhere 8, which is also a divisor of 16.
+ */
+export function nchwcBlockSize(): number {
+  try {
+    return /^flags\s*:.*\bavx512f\b/m.test(readFileSync("/proc/cpuinfo", "utf8")) ? 16 : 8;
+  } catch {
+    return 8;
+  }
 }
 
 function floatValues(t: TensorProto): Float32Array | null {
@@ -84,7 +110,7 @@ function channelCounts(graph: GraphProto, inits: Map<string, TensorProto>): Map<
     const dims = input.type?.tensorType?.shape?.dim;
     if (input.name && dims && dims.length === 4 && dims[1].dimValue) channels.set(input.name, Number(dims[1].dimValue));
   }
-  const preserving = new Set(["Relu", "PRelu", "MaxPool", "AveragePool", "Resize", "Add", "Sigmoid", "Tanh"]);
+  const preserving = new Set(["Relu", "PRelu", "MaxPool", "AveragePool", "Resize", "Add", "Sigmoid", "Tanh", "Identity"]);
   for (const node of graph.node ?? []) {
     const [x, second] = ins(node);
     const [y] = outs(node);
@@ -129,14 +155,145 @@ function appendedChannels(node: NodeProto, inits: Map<string, TensorProto>): num
   return pads[5];
 }
 
+/** Operators through which a tensor's channel count passes unchanged, elementwise per channel (zeros stay zeros). */
+const CHANNELWISE = new Set(["Relu", "MaxPool", "Add", "PRelu", "Resize"]);
+
+/**
+ * Widens the channels of 4-D tensors to multiples of `block` where every producer and consumer can follow
+ * (file comment). Rewrites graph.node and adds initializers in place; returns how many tensors were widened and
+ * how many Pads became Identity.
+ */
+export function widenChannels(graph: GraphProto, inits: Map<string, TensorProto>, block: number, fresh: (base: string) => string): { widened: number; padsRemoved: number } {
+  const nodes = graph.node ?? [];
+  const channels = channelCounts(graph, inits);
+  const up = (c: number) => Math.ceil(c / block) * block;
+  const consumers = new Map<string, NodeProto[]>();
+  for (const n of nodes) for (const x of ins(n)) consumers.set(x, [...(consumers.get(x) ?? []), n]);
+  const graphOutputs = new Set((graph.output ?? []).map((o) => o.name ?? ""));
+  const kind = (n: NodeProto): "conv" | "depthwise" | "channelwise" | "pad" | null => {
+    if (n.domain) return null;
+    if (n.opType === "Conv") {
+      const w = inits.get(ins(n)[1])?.dims?.map(Number);
+      const group = Number(attr(n, "group")?.i ?? 1);
+      if (!w || w.length !== 4) return null;
+      if (group === 1) return "conv";
+      return group === w[0] && w[1] === 1 && channels.get(ins(n)[0]) === group ? "depthwise" : null;
+    }
+    if (CHANNELWISE.has(n.opType ?? "")) {
+      // Resize by explicit output sizes names the channel count; Add/Relu/MaxPool must see only activations
+      // (an initializer broadcast against the channels would not match a widened tensor).
+      if (n.opType === "Resize") return ins(n)[3] ? null : "channelwise";
+      if (n.opType === "PRelu") return "channelwise";
+      return ins(n).every((t) => channels.has(t)) ? "channelwise" : null;
+    }
+    if (n.opType === "Pad" && appendedChannels(n, inits) !== null) return "pad";
+    return null;
+  };
+  // Candidates: produced by a node we can rewrite, channel count known and not a multiple of the block.
+  const wide = new Set<string>();
+  for (const n of nodes) {
+    const [y] = outs(n);
+    const c = channels.get(y);
+    if (kind(n) !== null && c !== undefined && c % block !== 0 && !graphOutputs.has(y)) wide.add(y);
+  }
+  // Drop candidates until every node sees consistent widths.
+  for (let changed = true; changed; ) {
+    changed = false;
+    const drop = (t: string) => {
+      if (wide.delete(t)) changed = true;
+    };
+    for (const t of [...wide]) if ((consumers.get(t) ?? []).some((n) => kind(n) === null)) drop(t);
+    for (const n of nodes) {
+      const k = kind(n);
+      const [x] = ins(n);
+      const [y] = outs(n);
+      if (k === "channelwise" || k === "depthwise") {
+        // All 4-D tensors of the node (same channel count) widen together or not at all.
+        const group = [...ins(n).filter((t) => channels.get(t) === channels.get(y)), y];
+        if (group.some((t) => wide.has(t)) && !group.every((t) => wide.has(t) || channels.get(t)! % block === 0)) group.forEach(drop);
+      } else if (k === "pad") {
+        const cx = channels.get(x)!;
+        const cy = channels.get(y)!;
+        if ((wide.has(x) ? up(cx) : cx) > (wide.has(y) ? up(cy) : cy)) drop(x);
+      }
+    }
+  }
+  const width = (t: string): number => (wide.has(t) ? up(channels.get(t)!) : channels.get(t)!);
+  let padsRemoved = 0;
+  const rewritten: NodeProto[] = [];
+  for (const n of nodes) {
+    const k = kind(n);
+    const [x, second, bias] = ins(n);
+    const [y] = outs(n);
+    const touches = wide.has(y) || wide.has(x);
+    if (!touches || k === "channelwise" && n.opType !== "PRelu") {
+      rewritten.push(n);
+      continue;
+    }
+    if (k === "conv" || k === "depthwise") {
+      const w = inits.get(second)!;
+      const [o, i, kh, kw] = (w.dims ?? []).map(Number);
+      const values = floatValues(w);
+      if (!values) {
+        rewritten.push(n);
+        continue;
+      }
+      const o2 = width(y);
+      const i2 = k === "depthwise" ? 1 : width(x);
+      const w2 = new Float32Array(o2 * i2 * kh * kw);
+      for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) w2.set(values.subarray((a * i + b) * kh * kw, (a * i + b + 1) * kh * kw), (a * i2 + b) * kh * kw);
+      const wName = fresh(`${second}/widened`);
+      graph.initializer!.push(floatTensor(wName, w2, [o2, i2, kh, kw]));
+      const input = [x, wName];
+      if (bias) {
+        const b = inits.get(bias);
+        const bv = b ? floatValues(b) : null;
+        if (!bv) throw new Error(`widenChannels: bias ${bias} of ${n.name} is not a float initializer`);
+        const b2 = new Float32Array(o2);
+        b2.set(bv);
+        const bName = fresh(`${bias}/widened`);
+        graph.initializer!.push(floatTensor(bName, b2, [o2]));
+        input.push(bName);
+      }
+      const attribute = (n.attribute ?? []).map((a) => (a.name === "group" && k === "depthwise" ? onnx.AttributeProto.create({ ...a, i: o2 }) : a));
+      rewritten.push(onnx.NodeProto.create({ ...n, input, attribute }));
+    } else if (k === "pad") {
+      const extra = width(y) - width(x);
+      if (extra === 0) {
+        rewritten.push(onnx.NodeProto.create({ name: n.name, opType: "Identity", input: [x], output: [y] }));
+        padsRemoved++;
+      } else {
+        const pName = fresh(`${second}/widened`);
+        const pads = new BigInt64Array(8);
+        pads[5] = BigInt(extra);
+        graph.initializer!.push(onnx.TensorProto.create({ name: pName, dataType: onnx.TensorProto.DataType.INT64, dims: [8], rawData: new Uint8Array(pads.buffer) }));
+        rewritten.push(onnx.NodeProto.create({ ...n, input: [x, pName, ...ins(n).slice(2)] }));
+      }
+    } else if (n.opType === "PRelu") {
+      const slopes = perChannelSlopes(inits.get(second), channels.get(x));
+      if (!slopes) throw new Error(`widenChannels: PRelu ${n.name} has no per-channel slopes`);
+      const s2 = new Float32Array(width(x));
+      s2.set(slopes);
+      const sName = fresh(`${second}/widened`);
+      graph.initializer!.push(floatTensor(sName, s2, [s2.length, 1, 1]));
+      rewritten.push(onnx.NodeProto.create({ ...n, input: [x, sName] }));
+    } else {
+      rewritten.push(n);
+    }
+  }
+  graph.node = rewritten;
+  for (const t of graph.initializer ?? []) inits.set(t.name ?? "", t);
+  return { widened: wide.size, padsRemoved };
+}
+
 /** Rewrites `bytes` (an ONNX model) as described in the file comment; returns the new bytes and what changed. */
-export function rewriteForCpu(bytes: Uint8Array): { bytes: Uint8Array; report: RewriteReport } {
+export function rewriteForCpu(bytes: Uint8Array, options: { block?: number } = {}): { bytes: Uint8Array; report: RewriteReport } {
   const model = onnx.ModelProto.decode(bytes);
   const graph = model.graph;
   if (!graph) throw new Error("ONNX model has no graph");
-  const initializers = graph.initializer ?? [];
+  graph.initializer ??= [];
+  const initializers = graph.initializer;
   const inits = new Map(initializers.map((t) => [t.name ?? "", t]));
-  const channels = channelCounts(graph, inits);
   const taken = new Set<string>([...inits.keys(), ...(graph.node ?? []).flatMap((n) => [...ins(n), ...outs(n)])]);
   const fresh = (base: string): string => {
     let name = base;
@@ -144,7 +301,11 @@ export function rewriteForCpu(bytes: Uint8Array): { bytes: Uint8Array; report: R
     taken.add(name);
     return name;
   };
-  const report: RewriteReport = { prelu: 0, channelPads: 0 };
+  const { widened, padsRemoved } = widenChannels(graph, inits, options.block ?? nchwcBlockSize(), fresh);
+  // Shapes recorded for the old widths would contradict the widened graph; onnxruntime infers them again.
+  if (widened > 0) graph.valueInfo = [];
+  const channels = channelCounts(graph, inits);
+  const report: RewriteReport = { prelu: 0, channelPads: 0, widened, padsRemoved };
   const nodes: NodeProto[] = [];
   for (const node of graph.node ?? []) {
     const [x, second] = ins(node);
