@@ -99,6 +99,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   try {
     session = await createSession(modelPath("face_landmark"), { devices: [device], threads: device === "cpu" ? os.availableParallelism() : undefined });
+    await session.loadAll();
   } catch (err) {
     result.error = (err as Error).message;
   }

@@ -65,6 +65,7 @@ async function main(): Promise<void> {
   const modelBatch = values["model-batch"] === undefined ? undefined : values["model-batch"] === "none" ? Number.POSITIVE_INFINITY : Number(values["model-batch"]);
   const workers = values.workers === undefined ? undefined : Number(values.workers);
   const model = await LandmarkModel.load({ devices: ["cpu"], threads, workers, thread, spinning: values.spinning, modelBatch, cpuGraphRewrite: !values["no-rewrite"] });
+  await model.loadAll(); // measure every copy from the first call on
   const input = LandmarkModel.allocateInput(Math.max(...batches));
   fill(input);
   const results: ModelSpeedResult[] = [];

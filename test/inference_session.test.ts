@@ -58,6 +58,29 @@ test("worker and main thread, whole batch and chunks of 3: the same landmarks", 
   }
 });
 
+test("copies beyond the first load only when a batch has chunks to share out, or on loadAll", async (t) => {
+  if (!existsSync(LANDMARK)) return t.skip("models/face_landmark.onnx absent");
+  const x = crops(4);
+  const reference = await createSession(LANDMARK, { devices: ["cpu"], threads: 1, thread: "main" });
+  const tracking = await createSession(LANDMARK, { devices: ["cpu"], threads: 2 });
+  const detecting = await createSession(LANDMARK, { devices: ["cpu"], threads: 2, modelBatch: 2 });
+  try {
+    const want = Array.from(await landmarks(reference, x, 4));
+    assert.equal(tracking.copies, 1);
+    for (let i = 0; i < 3; i++) await landmarks(tracking, x.subarray(i * ITEM, (i + 1) * ITEM), 1);
+    assert.equal(tracking.copies, 1, "one face at a time never needs the second copy");
+    // 4 faces in chunks of 2: the first call runs on the loaded copy while the second one loads.
+    assert.deepEqual(Array.from(await landmarks(detecting, x, 4)), want);
+    await detecting.loadAll();
+    assert.equal(detecting.copies, 2);
+    assert.deepEqual(Array.from(await landmarks(detecting, x, 4)), want);
+    await tracking.loadAll();
+    assert.equal(tracking.copies, 2);
+  } finally {
+    for (const s of [reference, tracking, detecting]) await s.release();
+  }
+});
+
 test("balancedChunks: every thread gets as many chunks, sizes within one, none above the limit (hand-computed)", () => {
   const sizes = (batch: number, max: number, workers: number) => balancedChunks(batch, max, workers).map((c) => c.count);
   // 50 faces, chunks of at most 8, 2 threads: 50 / 16 -> 4 chunks per thread, 8 chunks of 6 or 7.

@@ -43,6 +43,11 @@ export class LandmarkModel {
     return { landmarks: outputs.landmarks, logits: outputs.face_flag, ms };
   }
 
+  /** Loads every copy of the model now (the inference threads otherwise load copies beyond the first on first need). */
+  loadAll(): Promise<void> {
+    return this.session.loadAll();
+  }
+
   async dispose(): Promise<void> {
     await this.session.release();
   }

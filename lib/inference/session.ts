@@ -87,6 +87,10 @@ export interface ModelSession {
    * Inputs from allocateSharedFloat32 reach the inference thread without a copy.
    */
   run(input: Float32Array, dims: number[]): Promise<ModelRun>;
+  /** Loads every copy of the model now (copies beyond the first are otherwise loaded on first need). */
+  loadAll(): Promise<void>;
+  /** Copies of the model loaded so far (one per inference thread that holds it). */
+  readonly copies: number;
   release(): Promise<void>;
 }
 
@@ -296,6 +300,10 @@ class MainThreadSession implements ModelSession {
     return runChunked(this.session, input, dims, this.maxBatch, this.scratch);
   }
 
+  async loadAll(): Promise<void> {}
+
+  readonly copies = 1;
+
   async release(): Promise<void> {
     await this.session.release();
   }
@@ -375,8 +383,8 @@ class InferenceWorker {
 
 /**
  * The process's inference threads, shared by all worker-hosted sessions (the detector and the landmark model
- * take turns on the same threads instead of competing for the cores). A session asks for n threads and gets the
- * first n (started on demand); the pool stops when its last session is released.
+ * take turns on the same threads instead of competing for the cores). Threads start when first asked for; the
+ * pool stops when its last session is released.
  */
 class InferencePool {
   private static current: InferencePool | undefined;
@@ -384,17 +392,17 @@ class InferencePool {
   private sessions = 0;
   private broken = false;
 
-  static acquire(size: number): InferencePool {
+  static acquire(): InferencePool {
     const pool = InferencePool.current && !InferencePool.current.broken ? InferencePool.current : new InferencePool();
     InferencePool.current = pool;
-    while (pool.threads.length < size) pool.threads.push(new InferenceWorker(() => pool.onDeath()));
     pool.sessions++;
     return pool;
   }
 
-  /** The first `n` threads. */
-  first(n: number): InferenceWorker[] {
-    return this.threads.slice(0, n);
+  /** Thread i (0-based), started now if it is not running yet. */
+  thread(i: number): InferenceWorker {
+    while (this.threads.length <= i) this.threads.push(new InferenceWorker(() => this.onDeath()));
+    return this.threads[i];
   }
 
   /** Drops one session's hold; the last one stops the threads. */
@@ -433,42 +441,65 @@ export function balancedChunks(batch: number, maxChunk: number, workers: number)
  * A session hosted by the inference threads: one copy of the model per thread. A batch is cut into balanced
  * chunks of at most the model-call batch, each chunk goes to the thread with the fewest requests outstanding
  * (the first one on a tie, so a chain of single-face calls stays on one thread and its caches), and the
- * outputs are put back together in order.
+ * outputs are put back together in order. Only the first copy is loaded up front; the others load in the
+ * background the first time a batch has chunks to share out, and take chunks once loaded. So a job that only
+ * ever runs one face at a time (tracking) never pays for them: each copy costs ~0.1 s of start-up.
  */
 class WorkerSession implements ModelSession {
   readonly thread = "worker";
   private released = false;
+  /** Loads of the other copies, once started. */
+  private more: Promise<void> | undefined;
 
   private constructor(
     private readonly pool: InferencePool,
-    private readonly hosts: ReadonlyArray<{ thread: InferenceWorker; id: number }>,
-    private readonly maxBatch: number,
+    private readonly hosts: Array<{ thread: InferenceWorker; id: number }>,
+    private readonly spec: LoadSpec,
+    private readonly workers: number,
     readonly device: Device,
     readonly inputName: string,
     readonly outputNames: readonly string[],
   ) {}
 
   static async load(spec: LoadSpec, workers: number): Promise<WorkerSession> {
-    const pool = InferencePool.acquire(workers);
+    const pool = InferencePool.acquire();
     try {
-      const threads = pool.first(workers);
-      const replies = await Promise.all(threads.map((thread) => thread.request({ type: "load", ...spec })));
-      const hosts = replies.map((reply, i) => {
-        if (reply.type !== "loaded") throw new Error(`inference thread answered ${reply.type} to load`);
-        return { thread: threads[i], id: reply.session };
-      });
-      const first = replies[0] as Extract<WorkerReply, { type: "loaded" }>;
-      return new WorkerSession(pool, hosts, spec.maxBatch, spec.device, first.inputNames[0], first.outputNames);
+      const thread = pool.thread(0);
+      const reply = await thread.request({ type: "load", ...spec });
+      if (reply.type !== "loaded") throw new Error(`inference thread answered ${reply.type} to load`);
+      return new WorkerSession(pool, [{ thread, id: reply.session }], spec, workers, spec.device, reply.inputNames[0], reply.outputNames);
     } catch (err) {
       await pool.releaseOne();
       throw err;
     }
   }
 
+  /** Starts loading the copies not loaded yet (once); a copy that fails to load is left out. */
+  private loadMore(): void {
+    if (this.more || this.hosts.length >= this.workers) return;
+    const loads = [];
+    for (let i = this.hosts.length; i < this.workers; i++) {
+      const thread = this.pool.thread(i);
+      loads.push(
+        thread.request({ type: "load", ...this.spec }).then(
+          (reply) => {
+            if (reply.type !== "loaded") return;
+            // Released meanwhile: free the copy at once.
+            if (this.released) void thread.request({ type: "release", session: reply.session }).catch(() => undefined);
+            else this.hosts.push({ thread, id: reply.session });
+          },
+          () => undefined, // the first copy still serves every call
+        ),
+      );
+    }
+    this.more = Promise.all(loads).then(() => undefined);
+  }
+
   async run(input: Float32Array, dims: number[]): Promise<ModelRun> {
     if (this.released) throw new Error("model session already released");
     const { batch, item } = checkInput(input, dims);
-    const chunks = this.hosts.length === 1 ? [{ start: 0, count: batch }] : balancedChunks(batch, this.maxBatch, this.hosts.length);
+    const chunks = this.workers === 1 ? [{ start: 0, count: batch }] : balancedChunks(batch, this.maxBatch, this.workers);
+    if (chunks.length > 1) this.loadMore();
     const calls = chunks.map(({ start, count }) => {
       const host = this.leastBusy();
       return host.thread.request({ type: "run", session: host.id, input: input.subarray(start * item, (start + count) * item), dims: [count, ...dims.slice(1)] });
@@ -490,6 +521,19 @@ class WorkerSession implements ModelSession {
     return { outputs, ms: results.reduce((sum, r) => sum + r.ms, 0) };
   }
 
+  async loadAll(): Promise<void> {
+    this.loadMore();
+    await this.more;
+  }
+
+  get copies(): number {
+    return this.hosts.length;
+  }
+
+  private get maxBatch(): number {
+    return this.spec.maxBatch;
+  }
+
   private leastBusy(): { thread: InferenceWorker; id: number } {
     let best = this.hosts[0];
     for (const h of this.hosts) if (h.thread.outstanding < best.thread.outstanding) best = h;
@@ -500,6 +544,7 @@ class WorkerSession implements ModelSession {
     if (this.released) return;
     this.released = true;
     try {
+      await this.more;
       await Promise.all(this.hosts.map((h) => h.thread.request({ type: "release", session: h.id })));
     } finally {
       await this.pool.releaseOne();
