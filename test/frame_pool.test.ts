@@ -8,6 +8,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { decodeFrames, type DecodedFrame, type DecodeOptions } from "../lib/video/decode.js";
 import { FramePool } from "../lib/video/frame_pool.js";
+import { FRAMES_READ_AHEAD } from "../lib/video/frame_socket.js";
 import { probeVideo, type VideoInfo } from "../lib/video/probe.js";
 import { makeVideo, tempDir } from "./support/media.js";
 
@@ -139,7 +140,7 @@ describe("decodeFrames with a FramePool", () => {
   });
   after(() => cleanup());
 
-  test("releasing each frame at once: the same bytes as without a pool, from one reused buffer", async () => {
+  test("releasing each frame at once: the same bytes as without a pool, from a few reused buffers", async () => {
     const pool = new FramePool();
     const got: Uint8Array[] = [];
     const buffers = new Set<Uint8Array>();
@@ -152,9 +153,28 @@ describe("decodeFrames with a FramePool", () => {
     }
     assert.equal(got.length, FRAMES);
     got.forEach((d, i) => assert.deepEqual(d, reference[i], `frame ${i}`));
-    // The decoder asks for the next buffer only when the consumer pulls the next frame, after its release.
-    assert.equal(buffers.size, 1);
-    assert.deepEqual(pool.stats, { allocated: 1, reused: FRAMES - 1 });
+    // The decoder reads up to FRAMES_READ_AHEAD frames ahead, plus the one being filled, beside the one the
+    // consumer holds: that many buffers at most, all the others reused.
+    // (The reader also takes a buffer for data that never comes after the last frame, and gives it back.)
+    assert.ok(pool.stats.allocated <= FRAMES_READ_AHEAD + 2, `${pool.stats.allocated} buffers allocated`);
+    assert.ok(buffers.size <= pool.stats.allocated);
+    assert.ok(pool.stats.allocated + pool.stats.reused - FRAMES <= 1, JSON.stringify(pool.stats));
+    assert.equal(pool.freeCount, pool.stats.allocated, "every buffer back in the pool");
+  });
+
+  test("a slow consumer: every frame arrives intact, reading pauses after FRAMES_READ_AHEAD frames and resumes", { timeout: 60_000 }, async () => {
+    // Reading stops whenever FRAMES_READ_AHEAD frames wait; a reader that failed to restart would hang here.
+    const pool = new FramePool();
+    let n = 0;
+    for await (const f of decodeFrames(file, info, { pool })) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.deepEqual(f.data, reference[n], `frame ${n}`);
+      pool.release(f);
+      n++;
+    }
+    assert.equal(n, FRAMES);
+    // Memory stays bounded by the read-ahead, not by how far ffmpeg could run ahead.
+    assert.ok(pool.stats.allocated <= FRAMES_READ_AHEAD + 2, `${pool.stats.allocated} buffers allocated`);
   });
 
   test("holding batches of frames: no held frame is overwritten, and released buffers are reused", async () => {
@@ -175,9 +195,9 @@ describe("decodeFrames with a FramePool", () => {
     }
     checkAndRelease();
     assert.equal(seen, FRAMES);
-    // One batch on loan plus the frame being decoded when it is released: BATCH + 1 buffers at most.
-    assert.ok(pool.stats.allocated <= BATCH + 1, `allocated ${pool.stats.allocated}`);
-    assert.equal(pool.stats.allocated + pool.stats.reused, FRAMES);
+    // One batch on loan plus the frames read ahead and the one being filled when it is released.
+    assert.ok(pool.stats.allocated <= BATCH + FRAMES_READ_AHEAD + 1, `allocated ${pool.stats.allocated}`);
+    assert.ok(pool.stats.allocated + pool.stats.reused - FRAMES <= 1, JSON.stringify(pool.stats));
   });
 
   for (const how of ["break", "abort"] as const) {
@@ -200,7 +220,7 @@ describe("decodeFrames with a FramePool", () => {
       assert.equal(got.length, 3);
       got.forEach((f, i) => assert.deepEqual(f.data, reference[i], `frame ${i}`));
       for (const f of got) pool.release(f);
-      // A frame half filled when the decoder stopped was never yielded: decodeFrames gives it back itself.
+      // Frames read ahead or half filled when the decoder stopped were never yielded: decodeFrames gives them back.
       assert.equal(pool.freeCount, pool.stats.allocated, `lent ${pool.stats.allocated}, back ${pool.freeCount}`);
     });
   }

@@ -1,6 +1,6 @@
 /**
  * decodeFrames: stream the frames of a video (or a still image) as 8-bit RGB images, decoded by an ffmpeg child
- * process that writes raw rgb24 frames to a pipe.
+ * process that writes raw rgb24 frames to a local socket (see Transport below).
  *
  * - One RgbImage per decoded frame: `-vsync passthrough` stops ffmpeg from duplicating or dropping frames to
  *   reach a constant rate (a variable-frame-rate file gives exactly its decoded frames, in order).
@@ -8,17 +8,17 @@
  *   probeVideo reports. The size is cross-checked against the size ffmpeg itself announces for its output,
  *   because ffprobe and ffmpeg may be different builds that read rotation metadata differently: a silent
  *   width/height swap would yield garbage frames with the right byte count.
- * - Memory is bounded: frames are read from the pipe as the consumer pulls them (the pipe's back-pressure
- *   pauses ffmpeg), nothing else is buffered.
+ * - Memory is bounded: frames are read as the consumer pulls them, a couple ahead (see Transport); back-pressure
+ *   pauses ffmpeg, nothing else is buffered.
  * - Buffer ownership, by default: every yielded frame has its own freshly allocated buffer, which stays valid
  *   (and is never written again by the decoder) after later `next()` calls: a consumer may keep frames for as
  *   long as it likes.
  * - Buffer ownership with `opts.pool` (a FramePool, frame_pool.ts; opt-in): frame buffers are borrowed from the
  *   pool. A frame stays valid until its consumer calls `pool.release(frame)`, and must not be touched after that
  *   (the pool lends the buffer to the decoder again, which overwrites it). The pool never lends a buffer that is
- *   on loan, and throws on a double release; a frame never released is simply collected. A frame half filled
- *   when decoding stops early was never yielded and goes back to the pool here.
- *   Measured with a /tmp script (median of 5 runs after a warm-up, shared 2-core machine, load 2-2.5; JS CPU =
+ *   on loan, and throws on a double release; a frame never released is simply collected. Frames read ahead or
+ *   half filled when decoding stops early were never yielded and go back to the pool here.
+ *   Measured (with the earlier stdout-pipe transport) with a /tmp script (median of 5 runs after a warm-up, shared 2-core machine, load 2-2.5; JS CPU =
  *   this process's user+system time per frame, pipe reads included; ffmpeg's CPU not included) on the shared
  *   512x512 WDA_KatieHill_000.mp4 (200 frames) and .cache/bench/512-10s.mp4 (250 frames):
  *     consumer releases each frame at once:    0.50 -> 0.42 ms (KatieHill), 0.43 -> 0.39 ms (512-10s);
@@ -29,20 +29,22 @@
  *   in the pipe reads, which no pool removes. Which allocation the pool uses for a miss does not matter:
  *   `new Uint8Array` and `Buffer.allocUnsafeSlow` measured the same for a 786 KB buffer (glibc serves both from
  *   pages the kernel already zeroed, so calloc skips the memset).
- * - Pipe reading: one copy per frame, from the pipe's read chunks into the frame buffer. Chunks are at most
- *   64 KiB (libuv's read size and the pipe's capacity: ~13 chunks per 512x512 frame), whatever the stream's
- *   highWaterMark. Reading with `for await` (kept), with 'data' events and pause/resume, or with a read() loop on
- *   'readable', and raising the highWaterMark to 1 MiB, all measured within the run-to-run spread of each other
- *   (0.34-0.49 ms JS CPU per frame with a pool, holding 24 frames), so the simplest, `for await`, stays.
+ * - Transport (frame_socket.ts): ffmpeg writes to a local socket instead of a stdout pipe, and frames are read
+ *   straight into their buffers (Node's `onread`): no 64 KiB chunk per read, no copy. Reading the child's stdout
+ *   stream (with `for await`, 'data' events or a read() loop alike) allocated a Buffer per read, whose external
+ *   memory set off most of the pipeline's full collections. Decoding alone, 512x512: 0.5 -> 0.23 ms of JS CPU
+ *   per frame, 9 -> 1 garbage collections in 200 frames. At most FRAMES_READ_AHEAD complete frames (and the one
+ *   being filled) are read ahead of the consumer; then reading pauses and ffmpeg blocks, so memory stays bounded.
  * - Early exit (`break`, `return()`), an abort signal or an error kill ffmpeg (SIGKILL) and wait for it to exit,
  *   so no process or zombie outlives the generator.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
-import { setImmediate as nextTurn } from "node:timers/promises";
+import type { Readable } from "node:stream";
 import type { RgbImage } from "../types.js";
 import type { FramePool } from "./frame_pool.js";
+import { FrameSocket } from "./frame_socket.js";
 import { ffmpegInputArgs, probeVideo, type VideoInfo } from "./probe.js";
 import { resolveTool, StderrTail } from "./tools.js";
 
@@ -120,7 +122,13 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
   const bin = await resolveTool("ffmpeg", opts.ffmpeg);
   if (signal?.aborted) throw abortError(signal);
 
-  const child = spawn(bin, decodeArgs({ path: abs, streamIndex: info.streamIndex }, opts.threads), { stdio: ["ignore", "pipe", "pipe"] });
+  const channel = await FrameSocket.open();
+  let child: ChildProcessByStdio<null, null, Readable>;
+  try {
+    child = spawn(bin, decodeArgs({ path: abs, streamIndex: info.streamIndex }, opts.threads), { stdio: ["ignore", channel.writer, "pipe"] });
+  } finally {
+    channel.closeWriter(); // ffmpeg holds its own copy now
+  }
   if (opts.niceness !== undefined && child.pid !== undefined) {
     try {
       os.setPriority(child.pid, opts.niceness);
@@ -132,84 +140,80 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
   let inOutputSection = false;
   let announced: { width: number; height: number } | undefined;
   let warnings = 0;
+  // Settles once ffmpeg has described its output (stderr, before it writes any frame), or can no longer do so.
+  let sizeKnown: () => void = () => undefined;
+  const described = new Promise<void>((resolve) => (sizeKnown = resolve));
   tail.onLine((line) => {
     if (/\] Output #0\b/.test(line) || /^\[info\] Output #0\b/.test(line)) inOutputSection = true;
-    else if (inOutputSection && !announced) announced = parseOutputFrameSize(line);
+    else if (inOutputSection && !announced) {
+      announced = parseOutputFrameSize(line);
+      if (announced) sizeKnown();
+    }
     if (opts.onWarning && warnings < 20 && /\[(warning|error|fatal)\]/.test(line)) {
       warnings++;
       opts.onWarning(`${abs}: ffmpeg: ${line}`);
     }
   });
-  let stderrEnded = false;
   child.stderr.on("data", (chunk: Buffer) => tail.push(chunk));
   child.stderr.on("end", () => {
     tail.end();
-    stderrEnded = true;
+    sizeKnown();
   });
   let spawnError: Error | undefined;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on("error", (err) => {
       spawnError = err;
+      sizeKnown();
       resolve({ code: null, signal: null });
     });
-    child.on("close", (code, sig) => resolve({ code, signal: sig }));
+    child.on("close", (code, sig) => {
+      sizeKnown();
+      resolve({ code, signal: sig });
+    });
   });
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
-  signal?.addEventListener("abort", kill, { once: true });
+  const onAbort = () => {
+    kill();
+    sizeKnown();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
 
   const fail = (problem: string) => new Error(`${abs}: ${problem}${tail.summary() ? ` (ffmpeg: ${tail.summary()})` : ""}`);
 
-  // The frame being filled; it has not been yielded, so on an early exit it goes back to the pool (if any).
-  let frame: Uint8Array | undefined;
   try {
-    let frameBytes = 0;
+    await described;
+    if (signal?.aborted) throw abortError(signal);
     let width = info.width;
     let height = info.height;
-    let filled = 0;
+    if (announced) {
+      if (announced.width !== info.width || announced.height !== info.height) {
+        throw fail(
+          `ffmpeg decodes ${announced.width}x${announced.height} frames but probeVideo reported ${info.width}x${info.height} ` +
+            `(rotation ${info.rotation}); ffmpeg and ffprobe disagree about this file: point FFMPEG_PATH and FFPROBE_PATH at the same ffmpeg release`,
+        );
+      }
+      width = announced.width;
+      height = announced.height;
+    } else if (!spawnError && child.exitCode === null && child.signalCode === null) {
+      opts.onWarning?.(`${abs}: ffmpeg did not announce its output frame size; assuming the probed ${info.width}x${info.height}`);
+    }
+    const frameBytes = width * height * 3;
+    channel.start(frameBytes, () => (pool ? pool.acquire(frameBytes) : new Uint8Array(frameBytes)));
     let index = 0;
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-      if (signal?.aborted) throw abortError(signal);
-      if (frameBytes === 0) {
-        // ffmpeg describes its output (stderr) before it writes the first frame (stdout); the two pipes are read
-        // independently, so give the stderr reader a few turns to catch up.
-        for (let i = 0; i < 50 && !announced && !stderrEnded; i++) await nextTurn();
-        if (announced) {
-          if (announced.width !== info.width || announced.height !== info.height) {
-            throw fail(
-              `ffmpeg decodes ${announced.width}x${announced.height} frames but probeVideo reported ${info.width}x${info.height} ` +
-                `(rotation ${info.rotation}); ffmpeg and ffprobe disagree about this file: point FFMPEG_PATH and FFPROBE_PATH at the same ffmpeg release`,
-            );
-          }
-          width = announced.width;
-          height = announced.height;
-        } else {
-          opts.onWarning?.(`${abs}: ffmpeg did not announce its output frame size; assuming the probed ${info.width}x${info.height}`);
-        }
-        frameBytes = width * height * 3;
+    for (let data = await channel.next(); data; data = await channel.next()) {
+      if (signal?.aborted) {
+        pool?.release(data); // read, never yielded
+        throw abortError(signal);
       }
-      let offset = 0;
-      while (offset < chunk.length) {
-        if (!frame) frame = pool ? pool.acquire(frameBytes) : new Uint8Array(frameBytes);
-        const n = Math.min(frameBytes - filled, chunk.length - offset);
-        frame.set(chunk.subarray(offset, offset + n), filled);
-        filled += n;
-        offset += n;
-        if (filled === frameBytes) {
-          const out: DecodedFrame = { width, height, data: frame, index };
-          frame = undefined;
-          filled = 0;
-          index++;
-          yield out;
-        }
-      }
+      yield { width, height, data, index: index++ };
     }
     const { code, signal: killedBy } = await exited;
     if (signal?.aborted) throw abortError(signal);
     if (spawnError) throw new Error(`${abs}: cannot run ffmpeg (${bin}): ${spawnError.message}`);
     if (code !== 0) throw fail(`ffmpeg failed to decode the video (${killedBy ? `killed by ${killedBy}` : `exit code ${code}`})`);
-    if (filled > 0) throw fail(`decoding ended inside frame ${index}: got ${filled} of ${frameBytes} bytes`);
+    if (channel.partialBytes > 0) throw fail(`decoding ended inside frame ${index}: got ${channel.partialBytes} of ${frameBytes} bytes`);
     if (index === 0) throw fail("ffmpeg decoded no frames");
     // A container that lists more frames than could be decoded, together with ffmpeg's errors, means a damaged or
     // truncated file (ffmpeg itself exits 0 on a truncated mp4 whose index is intact).
@@ -217,10 +221,11 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
       throw fail(`decoding stopped after ${index} of ${info.frameCount} frames: the file is truncated or damaged`);
     }
   } finally {
-    if (frame && pool) pool.release(frame);
-    signal?.removeEventListener("abort", kill);
+    signal?.removeEventListener("abort", onAbort);
     kill();
-    child.stdout.destroy();
+    channel.close();
+    // Frames read ahead (or half filled) were never yielded: back to the pool (if any).
+    for (const unread of channel.takeUnread()) pool?.release(unread);
     await exited;
   }
 }
