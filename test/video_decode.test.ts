@@ -14,6 +14,7 @@ import { decodeFrames, parseOutputFrameSize, readImage, type DecodedFrame } from
 import { FramePool } from "../lib/video/frame_pool.js";
 import { probeVideo, type VideoInfo } from "../lib/video/probe.js";
 import {
+  ffmpeg,
   gradientImage,
   makeFaststart,
   makeImage,
@@ -110,6 +111,24 @@ describe("decodeFrames: containers and codecs", () => {
       });
       assertQuadrants(frames[0]!, QUADRANTS, `${c.file} frame 0`);
       assertQuadrants(frames.at(-1)!, QUADRANTS, `${c.file} last frame`);
+    });
+  }
+
+  // Byte for byte against ffmpeg's own rawvideo output written to a file (no socket, no Node reads): catches a
+  // transport that loses, repeats or shifts bytes, which the colour checks above would average away. Once failed
+  // by one byte: the first read landing in a staging buffer that was not copied into frame 0.
+  for (const [what, make] of [
+    ["a moving 160x120 h264 video (12 frames)", (f: string) => makeVideo(f, { codec: "h264", frames: FRAMES, width: 160, height: 120 })],
+    ["a 37x29 gradient PNG (frames smaller than one read)", (f: string) => makeImage(f, gradientImage(37, 29))],
+  ] as const) {
+    test(`${what}: the same bytes as ffmpeg writing rawvideo to a file`, async () => {
+      const file = await make(path.join(dir, what.includes("PNG") ? "exact.png" : "exact.mp4"));
+      const raw = path.join(dir, "exact.rgb");
+      await ffmpeg(["-i", file, "-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", raw]);
+      const want = readFileSync(raw);
+      const got = Buffer.concat((await decodeAll(file)).frames.map((f) => f.data));
+      assert.equal(got.length, want.length);
+      assert.ok(got.equals(want), `first difference at byte ${got.findIndex((v, i) => v !== want[i])}`);
     });
   }
 

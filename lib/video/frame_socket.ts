@@ -55,11 +55,14 @@ export class FrameSocket {
       await once(server, "listening");
       const accepted = once(server, "connection") as Promise<[net.Socket]>;
       let self: FrameSocket | null = null;
+      // Node asks for a buffer once when the connection is set up, before start() knows the frame size: that
+      // first read goes to a small staging buffer and is copied into the first frame (received()).
+      const staging = new Uint8Array(64);
       const reader = net.connect({
         path: address,
         onread: {
-          buffer: () => self?.target() ?? new Uint8Array(1),
-          callback: (n: number) => self!.received(n),
+          buffer: () => (self?.started ? self.target() : staging),
+          callback: (n: number, buf: Uint8Array) => self!.received(n, buf),
         },
       });
       reader.pause(); // nothing is read before start(): the frame size is not known yet
@@ -75,6 +78,10 @@ export class FrameSocket {
   /** Closes this process's handle on the writing end (after spawn gave ffmpeg its own), so the reader sees the end. */
   closeWriter(): void {
     this.writer.destroy();
+  }
+
+  get started(): boolean {
+    return this.acquire !== null;
   }
 
   /** Starts reading frames of `frameBytes` bytes into buffers from `acquire`. */
@@ -125,20 +132,31 @@ export class FrameSocket {
 
   /** onread's buffer: the unfilled part of the current frame. */
   private target(): Uint8Array {
-    if (!this.acquire) throw new Error("FrameSocket: data arrived before start()");
-    this.frame ??= this.acquire();
+    this.frame ??= this.acquire!();
     if (this.frame.length !== this.frameBytes) throw new Error(`FrameSocket: a ${this.frame.length}-byte buffer for ${this.frameBytes}-byte frames`);
     return this.frame.subarray(this.filled);
   }
 
-  /** onread's callback: n bytes landed in the current frame. Returning false pauses reading. */
-  private received(n: number): boolean {
-    this.filled += n;
-    if (this.filled === this.frameBytes) {
-      this.queue.push(this.frame!);
-      this.frame = null;
-      this.filled = 0;
-      this.wake?.();
+  /**
+   * onread's callback: n bytes landed in `buf`, normally the unfilled part of the current frame (target()); the
+   * staging buffer's bytes are copied over. Returning false pauses reading.
+   */
+  private received(n: number, buf: Uint8Array): boolean {
+    if (!this.started) throw new Error("FrameSocket: data arrived before start()");
+    const inPlace = this.frame !== null && buf.buffer === this.frame.buffer && buf.byteOffset === this.frame.byteOffset + this.filled;
+    let done = 0;
+    while (done < n) {
+      const frame = this.target();
+      const take = inPlace ? n : Math.min(n - done, this.frameBytes - this.filled);
+      if (!inPlace) frame.set(buf.subarray(done, done + take));
+      done += take;
+      this.filled += take;
+      if (this.filled === this.frameBytes) {
+        this.queue.push(this.frame!);
+        this.frame = null;
+        this.filled = 0;
+        this.wake?.();
+      }
     }
     this.stopped = this.queue.length >= FRAMES_READ_AHEAD;
     return !this.stopped;
