@@ -31,8 +31,8 @@ import { roiFromLandmarks } from "./calculators/landmarks_to_roi.js";
 import { roiFromBox, rotationFromPoints, normalizeRadians } from "./calculators/box_to_roi.js";
 import { projectLandmarks, sigmoid } from "./calculators/landmark_projection.js";
 import { classifyBox } from "./ssi/bbox.js";
-import { FaceDetector, type DetectorKind } from "./inference/face_detector.js";
-import { LandmarkModel, LANDMARK_TENSOR_SIZE, LANDMARK_VALUES, type LandmarkBatch } from "./inference/landmark_model.js";
+import { FaceDetector, type DetectorKind, type DetectorOutputs } from "./inference/face_detector.js";
+import { LandmarkModel, LANDMARK_TENSOR_SIZE, LANDMARK_VALUES, type LandmarkBatch, type LandmarkOutputs } from "./inference/landmark_model.js";
 import type { Device, SessionSettings, SessionThread } from "./inference/session.js";
 import type { Padding } from "./calculators/letterbox.js";
 import { writeEmptyRow, writeLandmarkRow, type NoFaceValue } from "./rows.js";
@@ -162,8 +162,11 @@ function newTiming(batchSize: number): PipelineTiming {
 /** Buffers of one batch in flight, allocated once per run and reused by every other batch. */
 interface BatchBuffers {
   landmarkInput: Float32Array;
+  /** The landmark model's outputs, written in place by the inference threads. */
+  landmarkOutput: LandmarkOutputs;
   /** Letterboxed frames for the detector (detection mode only). */
   detectorInput: Float32Array | null;
+  detectorOutput: DetectorOutputs | null;
   /** One 468x3 landmark array per batch slot. */
   points: Float32Array[];
 }
@@ -303,7 +306,9 @@ export class FaceMesh {
     // Two sets of buffers: one batch in the model while the next is prepared.
     const buffers: BatchBuffers[] = [0, 1].map(() => ({
       landmarkInput: LandmarkModel.allocateInput(Math.max(batchSize, 2)),
+      landmarkOutput: LandmarkModel.allocateOutputs(Math.max(batchSize, 2)),
       detectorInput: detector ? detector.allocateInput(batchSize) : null,
+      detectorOutput: detector ? detector.allocateOutputs(batchSize) : null,
       points: Array.from({ length: batchSize }, () => new Float32Array(NUM_LANDMARKS * 3)),
     }));
     let state: Promise<TrackState> = Promise.resolve({ rotation: null, spec: 0 });
@@ -389,7 +394,7 @@ export class FaceMesh {
       let t = performance.now();
       const paddings: Padding[] = frames.map((img, i) => detector.prepare(img, input, i));
       timing.cropMs += performance.now() - t;
-      const { detections, ms } = await detector.runTimed(input, n, paddings);
+      const { detections, ms } = await detector.runTimed(input, n, paddings, buffers.detectorOutput!);
       timing.detectorModelMs += ms;
       timing.detectorFrames += n;
       t = performance.now();
@@ -481,7 +486,11 @@ export class FaceMesh {
         }
       }
       if (previous !== null) spec = previous;
-      pending = r.roi ? this.landmarks.run(input.subarray(slot * LANDMARK_TENSOR_SIZE), 1) : null;
+      // Outputs in slot `slot` too: frame i's are read (finish) before frame i+2 reuses the slot.
+      const out = buffers.landmarkOutput;
+      pending = r.roi
+        ? this.landmarks.run(input.subarray(slot * LANDMARK_TENSOR_SIZE), 1, { landmarks: out.landmarks.subarray(slot * LANDMARK_VALUES), logits: out.logits.subarray(slot) })
+        : null;
       pending?.catch(() => undefined);
     }
     if (pending) await finish(n - 1, pending);
@@ -514,7 +523,7 @@ export class FaceMesh {
     let t = performance.now();
     which.forEach((i, slot) => imageToTensor(frames[i], results[i].roi!, LANDMARK_INPUT_SIZE, input, slot * LANDMARK_TENSOR_SIZE, this.cropOptions));
     timing.cropMs += performance.now() - t;
-    const out = await this.landmarks.run(input, which.length);
+    const out = await this.landmarks.run(input, which.length, buffers.landmarkOutput);
     timing.landmarkModelMs += out.ms;
     timing.landmarkCrops += which.length;
     t = performance.now();

@@ -81,6 +81,35 @@ test("copies beyond the first load only when a batch has chunks to share out, or
   }
 });
 
+test("outputs written in place (shared buffers, chunked over two threads) equal the returned arrays", async (t) => {
+  if (!existsSync(LANDMARK)) return t.skip("models/face_landmark.onnx absent");
+  const n = 5;
+  const x = crops(n);
+  const reference = await createSession(LANDMARK, { devices: ["cpu"], threads: 1, thread: "main" });
+  const pooled = await createSession(LANDMARK, { devices: ["cpu"], threads: 2, modelBatch: 2 });
+  try {
+    await pooled.loadAll();
+    const want = await reference.run(x, [n, 3, 192, 192]);
+    for (const [name, session] of [["worker threads", pooled], ["main thread", reference]] as const) {
+      for (const shared of [true, false]) {
+        const alloc = (k: number) => (shared ? allocateSharedFloat32(k) : new Float32Array(k));
+        // One item of room to spare: only the first n items' worth may be written.
+        const into = { landmarks: alloc((n + 1) * 1404).fill(-7), face_flag: alloc(n + 1).fill(-7) };
+        const views = { landmarks: into.landmarks.subarray(0, n * 1404), face_flag: into.face_flag.subarray(0, n) };
+        const got = await session.run(x, [n, 3, 192, 192], views);
+        assert.equal(got.outputs.landmarks, views.landmarks, `${name}: the buffers given are the outputs`);
+        assert.deepEqual(Array.from(views.landmarks), Array.from(want.outputs.landmarks), `${name}, shared ${shared}`);
+        assert.deepEqual(Array.from(views.face_flag), Array.from(want.outputs.face_flag), `${name}, shared ${shared}`);
+        assert.ok(into.landmarks.subarray(n * 1404).every((v) => v === -7) && into.face_flag[n] === -7, "nothing written past the batch");
+      }
+    }
+    await assert.rejects(pooled.run(x, [n, 3, 192, 192], { landmarks: allocateSharedFloat32(7), face_flag: allocateSharedFloat32(n) }), /output buffer landmarks: 7 values for a batch of 5/);
+  } finally {
+    await reference.release();
+    await pooled.release();
+  }
+});
+
 test("balancedChunks: every thread gets as many chunks, sizes within one, none above the limit (hand-computed)", () => {
   const sizes = (batch: number, max: number, workers: number) => balancedChunks(batch, max, workers).map((c) => c.count);
   // 50 faces, chunks of at most 8, 2 threads: 50 / 16 -> 4 chunks per thread, 8 chunks of 6 or 7.

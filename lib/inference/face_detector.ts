@@ -15,6 +15,12 @@ import { allocateSharedFloat32, createSession, type Device, type ModelSession, t
 
 export type DetectorKind = "short" | "full";
 
+/** Reusable raw output buffers (allocateOutputs). */
+export interface DetectorOutputs {
+  regressors: Float32Array;
+  classificators: Float32Array;
+}
+
 interface DetectorSpec {
   model: "face_detection_short_range" | "face_detection_full_range";
   inputSize: number;
@@ -70,10 +76,16 @@ export class FaceDetector {
     return (await this.runTimed(input, count, paddings)).detections;
   }
 
-  /** run(), plus the time the model call spent inside onnxruntime (ms). */
-  async runTimed(input: Float32Array, count: number, paddings: readonly Padding[]): Promise<{ detections: Detection[][]; ms: number }> {
+  /** Output buffers for up to `capacity` images on shared memory, written in place (see LandmarkModel.allocateOutputs). */
+  allocateOutputs(capacity: number): DetectorOutputs {
+    return { regressors: allocateSharedFloat32(capacity * this.numAnchors * 16), classificators: allocateSharedFloat32(capacity * this.numAnchors) };
+  }
+
+  /** run(), plus the time the model call spent inside onnxruntime (ms); with `into`, the raw outputs go there. */
+  async runTimed(input: Float32Array, count: number, paddings: readonly Padding[], into?: DetectorOutputs): Promise<{ detections: Detection[][]; ms: number }> {
     const size = this.spec.inputSize;
-    const { outputs, ms } = await this.session.run(input.subarray(0, count * this.tensorSize), [count, 3, size, size]);
+    const buffers = into ? { regressors: into.regressors.subarray(0, count * this.numAnchors * 16), classificators: into.classificators.subarray(0, count * this.numAnchors) } : undefined;
+    const { outputs, ms } = await this.session.run(input.subarray(0, count * this.tensorSize), [count, 3, size, size], buffers);
     const regressors = outputs.regressors;
     const logits = outputs.classificators;
     const result: Detection[][] = [];

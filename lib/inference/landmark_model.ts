@@ -9,6 +9,12 @@ import { allocateSharedFloat32, createSession, type Device, type ModelSession, t
 export const LANDMARK_TENSOR_SIZE = 3 * LANDMARK_INPUT_SIZE * LANDMARK_INPUT_SIZE;
 export const LANDMARK_VALUES = NUM_LANDMARKS * 3;
 
+/** Reusable output buffers (allocateOutputs). */
+export interface LandmarkOutputs {
+  landmarks: Float32Array;
+  logits: Float32Array;
+}
+
 export interface LandmarkBatch {
   /** count * 1404: x,y,z per landmark, in crop pixels. */
   landmarks: Float32Array;
@@ -37,9 +43,21 @@ export class LandmarkModel {
     return allocateSharedFloat32(capacity * LANDMARK_TENSOR_SIZE);
   }
 
-  /** Runs the first `count` crops of `input`. The input buffer must not be touched until the promise settles. */
-  async run(input: Float32Array, count: number): Promise<LandmarkBatch> {
-    const { outputs, ms } = await this.session.run(input.subarray(0, count * LANDMARK_TENSOR_SIZE), [count, 3, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE]);
+  /**
+   * Output buffers for up to `capacity` crops, on shared memory: the inference threads write into them in place
+   * (no allocation per call). Allocate once, reuse; a call's results stay there until the next call using them.
+   */
+  static allocateOutputs(capacity: number): LandmarkOutputs {
+    return { landmarks: allocateSharedFloat32(capacity * LANDMARK_VALUES), logits: allocateSharedFloat32(capacity) };
+  }
+
+  /**
+   * Runs the first `count` crops of `input`; with `into` (allocateOutputs), the results are written there. The
+   * buffers must not be touched until the promise settles.
+   */
+  async run(input: Float32Array, count: number, into?: LandmarkOutputs): Promise<LandmarkBatch> {
+    const buffers = into ? { landmarks: into.landmarks.subarray(0, count * LANDMARK_VALUES), face_flag: into.logits.subarray(0, count) } : undefined;
+    const { outputs, ms } = await this.session.run(input.subarray(0, count * LANDMARK_TENSOR_SIZE), [count, 3, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE], buffers);
     return { landmarks: outputs.landmarks, logits: outputs.face_flag, ms };
   }
 

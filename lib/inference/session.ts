@@ -70,6 +70,13 @@ export const CPU_MODEL_BATCH = 8;
 
 export type SessionThread = "worker" | "main";
 
+/**
+ * Where a call's outputs go, by output name: arrays of exactly batch x (values per item). On shared memory
+ * (allocateSharedFloat32) the inference threads write them in place: nothing is allocated or moved per call on
+ * the calling thread. Without them, each call returns new arrays.
+ */
+export type OutputBuffers = Record<string, Float32Array>;
+
 /** One model call's outputs (by output name, batch-major) and how long the call took inside onnxruntime. */
 export interface ModelRun {
   outputs: Record<string, Float32Array>;
@@ -86,7 +93,7 @@ export interface ModelSession {
    * Runs the model on `input` (float32, shape `dims`). The input must not be written until the promise settles.
    * Inputs from allocateSharedFloat32 reach the inference thread without a copy.
    */
-  run(input: Float32Array, dims: number[]): Promise<ModelRun>;
+  run(input: Float32Array, dims: number[], into?: OutputBuffers): Promise<ModelRun>;
   /** Loads every copy of the model now (copies beyond the first are otherwise loaded on first need). */
   loadAll(): Promise<void>;
   /** Copies of the model loaded so far (one per inference thread that holds it). */
@@ -140,8 +147,10 @@ export async function runChunked(
   dims: readonly number[],
   maxBatch: number,
   scratch: { buffer: Float32Array },
+  into?: OutputBuffers,
 ): Promise<ModelRun> {
   const { batch, item } = checkInput(input, dims);
+  if (into) return runInto(session, input, dims, batch, item, maxBatch, scratch, into);
   const step = Math.min(maxBatch, batch);
   const inputName = session.inputNames[0];
   let outputs: Record<string, Float32Array> | null = null;
@@ -173,6 +182,43 @@ export async function runChunked(
     }
   }
   return { outputs: outputs!, ms };
+}
+
+/** runChunked writing each chunk's outputs into `into` at the chunk's place. */
+async function runInto(
+  session: ort.InferenceSession,
+  input: Float32Array,
+  dims: readonly number[],
+  batch: number,
+  item: number,
+  maxBatch: number,
+  scratch: { buffer: Float32Array },
+  into: OutputBuffers,
+): Promise<ModelRun> {
+  for (const name of session.outputNames) {
+    if (!into[name] || into[name].length % batch !== 0) throw new Error(`output buffer ${name}: ${into[name]?.length ?? "none"} values for a batch of ${batch}`);
+  }
+  const step = Math.min(maxBatch, batch);
+  let ms = 0;
+  for (let start = 0; start < batch; start += step) {
+    const n = Math.min(step, batch - start);
+    let data = input.subarray(start * item, (start + n) * item);
+    if (data.buffer instanceof SharedArrayBuffer) {
+      if (scratch.buffer.length < data.length) scratch.buffer = new Float32Array(step * item);
+      scratch.buffer.set(data);
+      data = scratch.buffer.subarray(0, data.length);
+    }
+    const t0 = performance.now();
+    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", data, [n, ...dims.slice(1)]) });
+    ms += performance.now() - t0;
+    for (const name of session.outputNames) {
+      const part = out[name].data as Float32Array;
+      const perItem = into[name].length / batch;
+      if (part.length !== perItem * n) throw new Error(`output ${name}: ${part.length} values for ${n} items, the buffer holds ${perItem} per item`);
+      into[name].set(part, perItem * start);
+    }
+  }
+  return { outputs: into, ms };
 }
 
 /**
@@ -296,8 +342,8 @@ class MainThreadSession implements ModelSession {
     return this.session.outputNames;
   }
 
-  run(input: Float32Array, dims: number[]): Promise<ModelRun> {
-    return runChunked(this.session, input, dims, this.maxBatch, this.scratch);
+  run(input: Float32Array, dims: number[], into?: OutputBuffers): Promise<ModelRun> {
+    return runChunked(this.session, input, dims, this.maxBatch, this.scratch, into);
   }
 
   async loadAll(): Promise<void> {}
@@ -495,20 +541,38 @@ class WorkerSession implements ModelSession {
     this.more = Promise.all(loads).then(() => undefined);
   }
 
-  async run(input: Float32Array, dims: number[]): Promise<ModelRun> {
+  async run(input: Float32Array, dims: number[], into?: OutputBuffers): Promise<ModelRun> {
     if (this.released) throw new Error("model session already released");
     const { batch, item } = checkInput(input, dims);
     const chunks = this.workers === 1 ? [{ start: 0, count: batch }] : balancedChunks(batch, this.maxBatch, this.workers);
     if (chunks.length > 1) this.loadMore();
+    // Outputs on shared memory are written in place by the inference threads, chunk by chunk.
+    const shared = into && Object.values(into).every((a) => a.buffer instanceof SharedArrayBuffer) ? into : undefined;
+    if (shared) {
+      for (const name of this.outputNames) {
+        if (!shared[name] || shared[name].length % batch !== 0) throw new Error(`output buffer ${name}: ${shared[name]?.length ?? "none"} values for a batch of ${batch}`);
+      }
+    }
     const calls = chunks.map(({ start, count }) => {
       const host = this.leastBusy();
-      return host.thread.request({ type: "run", session: host.id, input: input.subarray(start * item, (start + count) * item), dims: [count, ...dims.slice(1)] });
+      const part = shared ? Object.fromEntries(Object.entries(shared).map(([name, a]) => [name, a.subarray((a.length / batch) * start, (a.length / batch) * (start + count))])) : undefined;
+      return host.thread.request({ type: "run", session: host.id, input: input.subarray(start * item, (start + count) * item), dims: [count, ...dims.slice(1)], into: part });
     });
     const replies = await Promise.all(calls);
     const results = replies.map((reply) => {
       if (reply.type !== "result") throw new Error(`inference thread answered ${reply.type} to run`);
       return reply;
     });
+    const ms = results.reduce((sum, r) => sum + r.ms, 0);
+    if (shared) return { outputs: shared, ms };
+    if (into) {
+      // Not on shared memory: put the returned arrays in place here.
+      for (const name of this.outputNames) {
+        const perItem = into[name].length / batch;
+        results.forEach((r, c) => into[name].set(r.outputs[name], perItem * chunks[c].start));
+      }
+      return { outputs: into, ms };
+    }
     if (results.length === 1) return { outputs: results[0].outputs, ms: results[0].ms };
     const outputs: Record<string, Float32Array> = {};
     for (const name of Object.keys(results[0].outputs)) {
@@ -518,7 +582,7 @@ class WorkerSession implements ModelSession {
       outputs[name] = all;
     }
     // Time inside onnxruntime summed over the threads (CPU-like: may exceed the wall time of the call).
-    return { outputs, ms: results.reduce((sum, r) => sum + r.ms, 0) };
+    return { outputs, ms };
   }
 
   async loadAll(): Promise<void> {

@@ -20,7 +20,7 @@ import { modelSource, runChunked, type Device } from "./session.js";
 
 export type WorkerRequest =
   | { type: "load"; req: number; modelPath: string; device: Device; options: ort.InferenceSession.SessionOptions; maxBatch: number; cpuGraphRewrite: boolean }
-  | { type: "run"; req: number; session: number; input: Float32Array; dims: number[] }
+  | { type: "run"; req: number; session: number; input: Float32Array; dims: number[]; into?: Record<string, Float32Array> }
   | { type: "release"; req: number; session: number };
 
 export type WorkerReply =
@@ -54,7 +54,9 @@ async function handle(msg: WorkerRequest): Promise<{ reply: WorkerReply; transfe
     case "run": {
       const h = hosted.get(msg.session);
       if (!h) throw new Error(`no session ${msg.session} in the inference thread (released?)`);
-      const { outputs, ms } = await runChunked(h.session, msg.input, msg.dims, h.maxBatch, h.scratch);
+      const { outputs, ms } = await runChunked(h.session, msg.input, msg.dims, h.maxBatch, h.scratch, msg.into);
+      // Written in place on shared memory: nothing to send back.
+      if (msg.into) return { reply: { type: "result", req: msg.req, outputs: {}, ms }, transfer: [] };
       const transfer: ArrayBuffer[] = [];
       for (const data of Object.values(outputs)) {
         // Each output owns its buffer (the binding copies out of onnxruntime); moving it back costs nothing.
