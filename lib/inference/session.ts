@@ -407,7 +407,15 @@ class InferenceWorker {
 
   async stop(): Promise<void> {
     this.dead ??= new Error("inference thread stopped");
-    await this.worker.terminate();
+    // A worker being terminated while it is busy (a model still loading) does not keep the event loop alive
+    // until it has exited, even ref'd: a caller awaiting the release would find the loop empty and its promise
+    // never settled (seen under load: a test file cancelled mid-release). A timer holds the loop meanwhile.
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      await this.worker.terminate();
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   private settle(reply: WorkerReply): void {
