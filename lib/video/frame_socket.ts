@@ -9,7 +9,7 @@
  * (`--trace-gc`, 200 frames of a 512x512 video: 9 collections while decoding alone, 1 with this socket), and
  * each chunk was copied once more into its frame. Decoding alone measured 0.5 -> 0.23 ms of JS CPU per frame.
  *
- * Back-pressure: at most FRAMES_READ_AHEAD complete frames wait for the consumer; then the socket is paused and ffmpeg
+ * Back-pressure: at most FRAMES_READ_AHEAD complete frames wait for the consumer; then reading stops and ffmpeg
  * blocks on a full socket buffer, as it did on a full pipe.
  */
 import { once } from "node:events";
@@ -66,9 +66,19 @@ export class FrameSocket {
         },
       });
       reader.pause(); // nothing is read before start(): the frame size is not known yet
-      const [writer] = await accepted;
-      self = new FrameSocket(reader, writer);
-      return self;
+      let connectError: (err: Error) => void = () => undefined;
+      const failed = new Promise<never>((_, reject) => (connectError = reject));
+      reader.once("error", connectError);
+      try {
+        const [writer] = await Promise.race([accepted, failed]);
+        self = new FrameSocket(reader, writer);
+        return self;
+      } catch (err) {
+        reader.destroy();
+        throw new Error(`cannot open a local socket for ffmpeg's frames (${address}): ${(err as Error).message}`);
+      } finally {
+        reader.off("error", connectError);
+      }
     } finally {
       server.close();
       if (dir) await rm(dir, { recursive: true, force: true });
