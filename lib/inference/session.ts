@@ -157,12 +157,7 @@ export async function runChunked(
   let ms = 0;
   for (let start = 0; start < batch; start += step) {
     const n = Math.min(step, batch - start);
-    let data = input.subarray(start * item, (start + n) * item);
-    if (data.buffer instanceof SharedArrayBuffer) {
-      if (scratch.buffer.length < data.length) scratch.buffer = new Float32Array(step * item);
-      scratch.buffer.set(data);
-      data = scratch.buffer.subarray(0, data.length);
-    }
+    const data = chunkOf(input, start, n, item, step, scratch);
     const t0 = performance.now();
     const out = await session.run({ [inputName]: new ort.Tensor("float32", data, [n, ...dims.slice(1)]) });
     ms += performance.now() - t0;
@@ -184,6 +179,18 @@ export async function runChunked(
   return { outputs: outputs!, ms };
 }
 
+/**
+ * Items [start, start + n) of `input`, as onnxruntime-node accepts them: it refuses tensors over shared memory,
+ * so those are copied into `scratch`, grown once to a chunk of `step` items and reused.
+ */
+function chunkOf(input: Float32Array, start: number, n: number, item: number, step: number, scratch: { buffer: Float32Array }): Float32Array {
+  const data = input.subarray(start * item, (start + n) * item);
+  if (!(data.buffer instanceof SharedArrayBuffer)) return data;
+  if (scratch.buffer.length < data.length) scratch.buffer = new Float32Array(step * item);
+  scratch.buffer.set(data);
+  return scratch.buffer.subarray(0, data.length);
+}
+
 /** runChunked writing each chunk's outputs into `into` at the chunk's place. */
 async function runInto(
   session: ort.InferenceSession,
@@ -202,12 +209,7 @@ async function runInto(
   let ms = 0;
   for (let start = 0; start < batch; start += step) {
     const n = Math.min(step, batch - start);
-    let data = input.subarray(start * item, (start + n) * item);
-    if (data.buffer instanceof SharedArrayBuffer) {
-      if (scratch.buffer.length < data.length) scratch.buffer = new Float32Array(step * item);
-      scratch.buffer.set(data);
-      data = scratch.buffer.subarray(0, data.length);
-    }
+    const data = chunkOf(input, start, n, item, step, scratch);
     const t0 = performance.now();
     const out = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", data, [n, ...dims.slice(1)]) });
     ms += performance.now() - t0;
