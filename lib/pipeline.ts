@@ -6,12 +6,13 @@
  *           └─ (no bbox stream) letterbox ─ BlazeFace ─ NMS ─ roiFromDetection ──────────┴─ imageToTensor ─
  *           face_landmark ─ sigmoid(flag), projectLandmarks ─ rows (y,x pairs + score)
  *
- * Frames are processed in batches of `batchSize`. The model runs on the inference thread (lib/inference/
+ * Frames are processed in batches of `batchSize`. The models run on the inference threads (lib/inference/
  * session.ts), so the stages overlap: ffmpeg decodes ahead in its own process (the next batch is pulled from its
- * pipe while we wait for the model); without tracking, the JS thread crops batch k+1 while batch k is in the
- * model; with tracking, frame i is cropped while frame i-1 is in the model (see below). Tensors and landmark
- * buffers are allocated once per run, two sets. Memory is bounded by the batch size: at most three batches of
- * frames and two of tensors, never by the length of the video.
+ * socket while we wait for the model); without tracking, the JS thread crops batch k+1 while batch k is in the
+ * model; with tracking, frame i is cropped while frame i-1 is in the model (see below). Tensors, model outputs and
+ * landmark buffers are allocated once per run, two sets; frame buffers go back to the decoder when their batch is
+ * written (RunOptions.framesDone). Memory is bounded by the batch size: at most three batches of frames and two of
+ * tensors, never by the length of the video.
  *
  * FACEMESH_TIMING=1 in the environment prints one `facemesh-timing {json}` line per run to stderr: where the time
  * went (see PipelineTiming); bench/bench.ts reads it.
