@@ -69,7 +69,7 @@ function checkSize(size: { width: number; height: number } | undefined, video: V
 
 /**
  * With tracking, ffmpeg runs at this niceness (decodeFrames): the chain of one-frame model calls waits on each
- * call, while ffmpeg decodes ahead into a bounded pipe. Measured on 2 cores, bbox mode, interleaved runs (medians
+ * call, while ffmpeg decodes ahead into a bounded socket. Measured on 2 cores, bbox mode, interleaved runs (medians
  * of 4-5): -3% to +9% frames per second, +4% on average, against the inherited priority. Not in detection
  * mode, where the model keeps both cores busy and a starved decoder made the pipeline wait (generated clip 190
  * vs 223 fps).

@@ -316,7 +316,7 @@ export class FaceMesh {
     let inflight: { job: Promise<{ batch: RowBatch; state: TrackState }>; frames: RgbImage[] } | null = null;
     let next = 0;
     let parity = 0;
-    // Read-ahead: the next batch is being decoded (its frames pulled from ffmpeg's pipe) while we wait for the model.
+    // Read-ahead: the next batch is being decoded (its frames read from ffmpeg's socket) while we wait for the model.
     const source = batches(frames, batchSize)[Symbol.asyncIterator]();
     const pull = (): Promise<IteratorResult<RgbImage[]>> => {
       const p = source.next();

@@ -70,7 +70,7 @@ export interface DecodeOptions {
   pool?: FramePool;
   /**
    * Scheduling niceness for ffmpeg (os.setPriority: 0 normal, up to 19 lowest); default: inherited. The pipeline
-   * asks for a low priority: ffmpeg decodes ahead into a bounded pipe, so it loses nothing by yielding a core
+   * asks for a low priority: ffmpeg decodes ahead into a bounded socket, so it loses nothing by yielding a core
    * to the inference thread, whose model calls are the latency that tracking waits on (bench/README.md).
    * Best effort: a system that refuses it leaves ffmpeg at its inherited priority.
    */
