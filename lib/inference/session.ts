@@ -150,10 +150,10 @@ export async function runChunked(
   into?: OutputBuffers,
 ): Promise<ModelRun> {
   const { batch, item } = checkInput(input, dims);
-  if (into) return runInto(session, input, dims, batch, item, maxBatch, scratch, into);
+  if (into) checkOutputs(session.outputNames, into, batch);
   const step = Math.min(maxBatch, batch);
   const inputName = session.inputNames[0];
-  let outputs: Record<string, Float32Array> | null = null;
+  let outputs = into;
   let ms = 0;
   for (let start = 0; start < batch; start += step) {
     const n = Math.min(step, batch - start);
@@ -161,22 +161,26 @@ export async function runChunked(
     const t0 = performance.now();
     const out = await session.run({ [inputName]: new ort.Tensor("float32", data, [n, ...dims.slice(1)]) });
     ms += performance.now() - t0;
-    if (n === batch) {
-      // One call: hand onnxruntime's own output arrays over.
-      outputs = {};
-      for (const name of session.outputNames) outputs[name] = out[name].data as Float32Array;
-      break;
+    if (!outputs && n === batch) {
+      // One call and nowhere given to put it: hand onnxruntime's own output arrays over.
+      return { outputs: Object.fromEntries(session.outputNames.map((name) => [name, out[name].data as Float32Array])), ms };
     }
-    if (!outputs) {
-      outputs = {};
-      for (const name of session.outputNames) outputs[name] = new Float32Array(((out[name].data as Float32Array).length / n) * batch);
-    }
+    outputs ??= Object.fromEntries(session.outputNames.map((name) => [name, new Float32Array(((out[name].data as Float32Array).length / n) * batch)]));
     for (const name of session.outputNames) {
       const part = out[name].data as Float32Array;
-      outputs[name].set(part, (part.length / n) * start);
+      const perItem = outputs[name].length / batch;
+      if (part.length !== perItem * n) throw new Error(`output ${name}: ${part.length} values for ${n} items, the buffer holds ${perItem} per item`);
+      outputs[name].set(part, perItem * start);
     }
   }
   return { outputs: outputs!, ms };
+}
+
+/** Checks that `into` has an array of whole items for every output of a batch of `batch`. */
+function checkOutputs(names: readonly string[], into: OutputBuffers, batch: number): void {
+  for (const name of names) {
+    if (!into[name] || into[name].length % batch !== 0) throw new Error(`output buffer ${name}: ${into[name]?.length ?? "none"} values for a batch of ${batch}`);
+  }
 }
 
 /**
@@ -189,38 +193,6 @@ function chunkOf(input: Float32Array, start: number, n: number, item: number, st
   if (scratch.buffer.length < data.length) scratch.buffer = new Float32Array(step * item);
   scratch.buffer.set(data);
   return scratch.buffer.subarray(0, data.length);
-}
-
-/** runChunked writing each chunk's outputs into `into` at the chunk's place. */
-async function runInto(
-  session: ort.InferenceSession,
-  input: Float32Array,
-  dims: readonly number[],
-  batch: number,
-  item: number,
-  maxBatch: number,
-  scratch: { buffer: Float32Array },
-  into: OutputBuffers,
-): Promise<ModelRun> {
-  for (const name of session.outputNames) {
-    if (!into[name] || into[name].length % batch !== 0) throw new Error(`output buffer ${name}: ${into[name]?.length ?? "none"} values for a batch of ${batch}`);
-  }
-  const step = Math.min(maxBatch, batch);
-  let ms = 0;
-  for (let start = 0; start < batch; start += step) {
-    const n = Math.min(step, batch - start);
-    const data = chunkOf(input, start, n, item, step, scratch);
-    const t0 = performance.now();
-    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", data, [n, ...dims.slice(1)]) });
-    ms += performance.now() - t0;
-    for (const name of session.outputNames) {
-      const part = out[name].data as Float32Array;
-      const perItem = into[name].length / batch;
-      if (part.length !== perItem * n) throw new Error(`output ${name}: ${part.length} values for ${n} items, the buffer holds ${perItem} per item`);
-      into[name].set(part, perItem * start);
-    }
-  }
-  return { outputs: into, ms };
 }
 
 /**
@@ -254,14 +226,15 @@ export const MAX_CPU_WORKERS = 8;
 
 /**
  * How `threads` CPU threads are used on the inference threads: one session copy per thread (up to
- * MAX_CPU_WORKERS), each with threads / workers intra-op threads. Measured on 2 cores (bench/README.md): a
+ * MAX_CPU_WORKERS; `workers` overrides that, for measurements), each with threads / workers intra-op threads
+ * (at least one). Measured on 2 cores (bench/README.md): a
  * batch of 50 in chunks of 8 runs at ~1540 faces/s on two single-threaded copies against ~1150 on one copy
  * with two intra-op threads, whose threads synchronise after each of the graph's ~100 small operators.
  */
-export function threadLayout(threads: number): { workers: number; intraOp: number } {
+export function threadLayout(threads: number, workers = Math.min(threads, MAX_CPU_WORKERS)): { workers: number; intraOp: number } {
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
-  const workers = Math.min(threads, MAX_CPU_WORKERS);
-  return { workers, intraOp: Math.floor(threads / workers) };
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be a positive integer, got ${workers}`);
+  return { workers, intraOp: Math.max(1, Math.floor(threads / workers)) };
 }
 
 /**
@@ -292,10 +265,7 @@ export async function createSession(modelPath: string, settings: SessionSettings
       const threads = settings.threads ?? defaultThreads();
       const onWorker = (settings.thread ?? "worker") === "worker" && workerAvailable();
       // Copies of the session only on the CPU: a GPU gets whole batches in one call.
-      const layout = onWorker && device === "cpu" ? threadLayout(threads) : { workers: 1, intraOp: threads };
-      const workers = onWorker && device === "cpu" && settings.workers !== undefined ? settings.workers : layout.workers;
-      if (!Number.isInteger(workers) || workers < 1) throw new Error(`workers must be a positive integer, got ${workers}`);
-      const intraOp = Math.max(1, Math.floor(threads / workers));
+      const { workers, intraOp } = onWorker && device === "cpu" ? threadLayout(threads, settings.workers) : { workers: 1, intraOp: threads };
       const options = sessionOptions(device, { threads: intraOp, spinning: settings.spinning });
       const maxBatch = modelBatchFor(device, settings.modelBatch);
       const load: LoadSpec = { modelPath, device, options, maxBatch, cpuGraphRewrite: settings.cpuGraphRewrite ?? true };
@@ -558,11 +528,7 @@ class WorkerSession implements ModelSession {
     if (chunks.length > 1) this.loadMore();
     // Outputs on shared memory are written in place by the inference threads, chunk by chunk.
     const shared = into && Object.values(into).every((a) => a.buffer instanceof SharedArrayBuffer) ? into : undefined;
-    if (shared) {
-      for (const name of this.outputNames) {
-        if (!shared[name] || shared[name].length % batch !== 0) throw new Error(`output buffer ${name}: ${shared[name]?.length ?? "none"} values for a batch of ${batch}`);
-      }
-    }
+    if (shared) checkOutputs(this.outputNames, shared, batch);
     const calls = chunks.map(({ start, count }) => {
       const host = this.leastBusy();
       const part = shared ? Object.fromEntries(Object.entries(shared).map(([name, a]) => [name, a.subarray((a.length / batch) * start, (a.length / batch) * (start + count))])) : undefined;
