@@ -7,7 +7,9 @@
 #      models/ (xz), 64 real face crops, the Vulkan loader .deb (for webgpu on a bare image).
 #   2. on the GPU machine, in ONE call (the device tool; at most ~8 minutes, every step has its own timeout):
 #      run(command="bash bench/gpu.sh", carry=[".cache/gpu"], timeout_s=480)
-#      It writes $OUT/gpu.json (everything) and $OUT/gpu.log, and prints a summary.
+#      It writes $OUT/gpu.json (everything) and $OUT/gpu.log, and prints a summary. After the three devices it
+#      runs the CPU with one session copy per core and bench/webgpu_probe.ts (the WebGPU provider alone: node
+#      placement, original vs PRelu-free graph, per-node profile), about 100 s in all on the H100.
 #
 # CUDA: onnxruntime-node's CUDA provider (libonnxruntime_providers_cuda.so + _shared.so) is not in the npm package;
 # its install script downloads it from NuGet (Microsoft.ML.OnnxRuntime.Gpu.Linux) when ONNXRUNTIME_NODE_INSTALL=cuda12,
@@ -131,17 +133,53 @@ check cpu 150
 check cuda 120
 check webgpu 150
 
+# The CPU again with one single-threaded session copy per core (the default caps copies at MAX_CPU_WORKERS).
+say "== cpu, one session copy per core ($(nproc))"
+timeout -k 5 120 "$NODE" "$CHECK" --device cpu --crops "$CROPS" --workers "$(nproc)" > "$W/res-cpu-percore.json" 2>> "$LOG"
+tail -c 2000 "$W/res-cpu-percore.json" | tee -a "$LOG"; echo | tee -a "$LOG"
+
+# The WebGPU provider alone (no inference thread), one process per variant (bench/webgpu_probe.ts): which
+# provider each node lands on (onnxruntime's verbose log), the original graph against the PRelu-free one that the
+# pipeline gives it, per-node times (onnxruntime's profile), GPU use meanwhile. At most 8 files go to $OUT.
+PROBE="$W/dist/bench/webgpu_probe.js"
+: > "$OUT/webgpu_probe.jsonl"
+say "== webgpu probe"
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -lms 250 > "$OUT/smi.csv" 2>&1 &
+SMI=$!
+: > "$W/verbose.log"
+for m in face_landmark face_detection_short_range face_detection_full_range; do
+  for v in default rewritten; do
+    say "-- $m, $v graph: placement"
+    timeout -k 5 60 "$NODE" "$PROBE" --model "$m" --variant "$v" --crops "$CROPS" --verbose --seconds 0.5 > /dev/null 2> "$W/v.log"
+    grep -a -E "placed on \[" "$W/v.log" | sed 's/.*VerifyEachNodeIsAssignedToAnEp\]//' | tee -a "$LOG"
+    cat "$W/v.log" >> "$W/verbose.log"
+  done
+done
+gzip -c "$W/verbose.log" > "$OUT/webgpu_verbose.log.gz"
+for v in default rewritten; do
+  (sleep 5; nvidia-smi >> "$LOG" 2>&1) &
+  timeout -k 5 90 "$NODE" "$PROBE" --variant "$v" --crops "$CROPS" >> "$OUT/webgpu_probe.jsonl" 2>> "$LOG"
+  tail -n 1 "$OUT/webgpu_probe.jsonl" | tee -a "$LOG"
+done
+timeout -k 5 90 "$NODE" "$PROBE" --variant rewritten --crops "$CROPS" --profile "$W/prof" --seconds 1 >> "$OUT/webgpu_probe.jsonl" 2>> "$LOG"
+for f in "$W"/prof_*.json; do [ -f "$f" ] && gzip -c "$f" > "$OUT/webgpu_profile.json.gz"; done
+kill "$SMI" 2>/dev/null
+
 "$NODE" -e '
 const fs = require("fs");
 const [w, out, note, started] = process.argv.slice(1);
 const read = (d) => { try { return JSON.parse(fs.readFileSync(`${w}/res-${d}.json`, "utf8")); } catch (e) { return { device: d, loaded: false, error: String(e), speed: [] }; } };
 const devices = ["cpu", "cuda", "webgpu"].map(read);
-const result = { when: new Date().toISOString(), seconds: Math.round(Date.now() / 1000 - Number(started)), cudaNote: note, devices };
+const cpuPerCore = read("cpu-percore");
+let webgpuProbe = [];
+try { webgpuProbe = fs.readFileSync(`${out}/webgpu_probe.jsonl`, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)); } catch {}
+const result = { when: new Date().toISOString(), seconds: Math.round(Date.now() / 1000 - Number(started)), cudaNote: note, devices, cpuPerCore, webgpuProbe };
 fs.writeFileSync(`${out}/gpu.json`, JSON.stringify(result, null, 1));
-for (const d of devices) {
+for (const d of [...devices, { ...cpuPerCore, device: "cpu (one copy per core)" }]) {
   const speed = d.speed.map((s) => `batch ${s.batch}: ${s.facesPerSecond.toFixed(0)} faces/s`).join(", ");
   const par = d.parity ? `; vs cpu max ${d.parity.maxFramePx.toFixed(3)} px mean ${d.parity.meanFramePx.toFixed(4)} px (frame), score max diff ${d.parity.maxScoreDiff.toExponential(1)}` : "";
   console.log(`${d.device}: ${d.loaded ? `loaded (${d.thread} thread)` : "not loaded"}${speed ? `; ${speed}` : ""}${par}${d.error ? `; error: ${String(d.error).slice(0, 400)}` : ""}`);
 }
+for (const p of webgpuProbe) console.log(`webgpu probe ${p.variant ?? "?"}${p.speed ? ": " + p.speed.map((s) => `batch ${s.batch} ${s.facesPerSecond.toFixed(0)} faces/s`).join(", ") + `, max diff vs cpu ${p.maxDiff?.toExponential(1)} crop px, load ${p.loadMs} ms` : ""}${p.error ? ": error " + p.error.slice(0, 300) : ""}`);
 console.log(`wrote ${out}/gpu.json`);
 ' "$W" "$OUT" "$CUDA_NOTE" "$started" | tee -a "$LOG"

@@ -3,7 +3,7 @@
  * crashes or hangs cannot take the others with it):
  *
  *   node dist/bench/gpu_check.js --device cpu|cuda|webgpu --crops DIR [--ref cpu.bin] [--save cpu.bin]
- *                               [--batches 50,256] [--seconds 4]
+ *                               [--batches 50,256] [--seconds 4] [--workers N]
  *
  * It loads face_landmark through lib/inference/session.ts (the pipeline's own path: inference thread, the
  * device's default model-call batch), times faces/s at each batch size on real face crops (made by
@@ -88,6 +88,7 @@ async function main(): Promise<void> {
       save: { type: "string" },
       batches: { type: "string", default: "50,256" },
       seconds: { type: "string", default: "4" },
+      workers: { type: "string" },
     },
   });
   if (!values.device || !values.crops) throw new Error("usage: gpu_check.js --device cpu|cuda|webgpu --crops DIR [--ref FILE | --save FILE]");
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
   let session: ModelSession | null = null;
   const t0 = performance.now();
   try {
-    session = await createSession(modelPath("face_landmark"), { devices: [device], threads: device === "cpu" ? os.availableParallelism() : undefined });
+    session = await createSession(modelPath("face_landmark"), { devices: [device], threads: device === "cpu" ? os.availableParallelism() : undefined, workers: values.workers ? Number(values.workers) : undefined });
     await session.loadAll();
   } catch (err) {
     result.error = (err as Error).message;
