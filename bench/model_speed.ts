@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   if (thread !== "worker" && thread !== "main") throw new Error(`--thread must be worker or main, got ${values.thread}`);
   const modelBatch = values["model-batch"] === undefined ? undefined : values["model-batch"] === "none" ? Number.POSITIVE_INFINITY : Number(values["model-batch"]);
   const workers = values.workers === undefined ? undefined : Number(values.workers);
-  const model = await LandmarkModel.load({ devices: ["cpu"], threads, workers, thread, spinning: values.spinning, modelBatch, cpuGraphRewrite: !values["no-rewrite"] });
+  const model = await LandmarkModel.load({ devices: ["cpu"], threads, workers, thread, spinning: values.spinning, modelBatch, graphRewrite: !values["no-rewrite"] });
   await model.loadAll(); // measure every copy from the first call on
   const input = LandmarkModel.allocateInput(Math.max(...batches));
   fill(input);

@@ -69,8 +69,8 @@ export interface FaceMeshConfig {
   spinning?: boolean;
   /** Largest batch per onnxruntime call (default: session.ts CPU_MODEL_BATCH on the CPU, unlimited on GPUs). */
   modelBatch?: number;
-  /** CPU graph rewrite (default on), see inference/cpu_graph.ts. */
-  cpuGraphRewrite?: boolean;
+  /** The provider's equivalent graph (default on), see inference/cpu_graph.ts. */
+  graphRewrite?: boolean;
 }
 
 /** Per-frame face boxes from NOVA streams (blazeface's layout). */
@@ -230,7 +230,7 @@ export class FaceMesh {
       thread: config.thread,
       spinning: config.spinning,
       modelBatch: config.modelBatch,
-      cpuGraphRewrite: config.cpuGraphRewrite,
+      graphRewrite: config.graphRewrite,
     };
     const landmarks = await LandmarkModel.load(settings);
     // Once a device is chosen for the landmark model, the detector uses the same one.

@@ -1,6 +1,7 @@
 /**
  * An equivalent form of our ONNX graphs for onnxruntime's CPU provider, made when a CPU session is created (the
- * files in models/ stay the faithful conversion of MediaPipe's models).
+ * files in models/ stay the faithful conversion of MediaPipe's models). The WebGPU provider gets the same PRelu
+ * rewrite for another reason (rewriteForWebGpu).
  *
  * Why: on x86 onnxruntime runs convolutions in its blocked NCHWc layout, and converts a tensor back to plain NCHW
  * (ReorderOutput, then ReorderInput after) around every operator that has no NCHWc kernel. In the face_landmark
@@ -284,6 +285,16 @@ export function widenChannels(graph: GraphProto, inits: Map<string, TensorProto>
   graph.node = rewritten;
   for (const t of graph.initializer ?? []) inits.set(t.name ?? "", t);
   return { widened: wide.size, padsRemoved };
+}
+
+/**
+ * The graph for onnxruntime's WebGPU provider: the same exact PRelu (and channel Pad) rewrite, without widening
+ * (the NCHWc block is the CPU's). That provider has no PRelu kernel, so it places every PRelu on the CPU, with a
+ * copy from the GPU and back around each: face_landmark's 23 (its verbose log on the lent H100). Without them the
+ * whole graph stays on the GPU: batch 50, 181 -> 2075 faces/s (bench/README.md, GPU check).
+ */
+export function rewriteForWebGpu(bytes: Uint8Array): { bytes: Uint8Array; report: RewriteReport } {
+  return rewriteForCpu(bytes, { block: 1 });
 }
 
 /** Rewrites `bytes` (an ONNX model) as described in the file comment; returns the new bytes and what changed. */

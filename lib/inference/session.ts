@@ -22,7 +22,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
-import { rewriteForCpu } from "./cpu_graph.js";
+import { rewriteForCpu, rewriteForWebGpu } from "./cpu_graph.js";
 import type { WorkerReply, WorkerRequest } from "./session_worker.js";
 
 import type { Device } from "./devices.js";
@@ -57,8 +57,11 @@ export interface SessionSettings {
    * concatenated, results are the same). Default: CPU_MODEL_BATCH on the CPU, no limit on GPUs.
    */
   modelBatch?: number;
-  /** Give the CPU provider the NCHWc-friendly equivalent graph (cpu_graph.ts); default true. */
-  cpuGraphRewrite?: boolean;
+  /**
+   * Give the provider its equivalent of the graph (cpu_graph.ts): on the CPU the NCHWc-friendly one, on webgpu
+   * the one without PRelu (which that provider leaves to the CPU). Default true.
+   */
+  graphRewrite?: boolean;
 }
 
 /**
@@ -102,18 +105,19 @@ export interface ModelSession {
 }
 
 /**
- * What onnxruntime is given for `modelPath` on `device`: the file itself, or on the CPU (unless turned off) the
- * bytes of its NCHWc-friendly equivalent (cpu_graph.ts). Used on both threads.
+ * What onnxruntime is given for `modelPath` on `device`: the file itself, or (unless turned off) the bytes of
+ * the provider's equivalent graph (cpu_graph.ts): NCHWc-friendly on the CPU, PRelu-free on webgpu. CUDA has
+ * kernels for every operator of ours and gets the file. Used on both threads.
  */
-export async function modelSource(modelPath: string, device: Device, cpuGraphRewrite: boolean): Promise<string | Uint8Array> {
-  if (device !== "cpu" || !cpuGraphRewrite) return modelPath;
+export async function modelSource(modelPath: string, device: Device, graphRewrite: boolean): Promise<string | Uint8Array> {
+  if (device === "cuda" || !graphRewrite) return modelPath;
   let bytes: Uint8Array;
   try {
     bytes = await readFile(modelPath);
   } catch (err) {
     throw new Error(`cannot read ${modelPath}: ${(err as Error).message}`);
   }
-  return rewriteForCpu(bytes).bytes;
+  return device === "cpu" ? rewriteForCpu(bytes).bytes : rewriteForWebGpu(bytes).bytes;
 }
 
 /** The model-call batch limit for a device (SessionSettings.modelBatch). */
@@ -268,7 +272,7 @@ export async function createSession(modelPath: string, settings: SessionSettings
       const { workers, intraOp } = onWorker && device === "cpu" ? threadLayout(threads, settings.workers) : { workers: 1, intraOp: threads };
       const options = sessionOptions(device, { threads: intraOp, spinning: settings.spinning });
       const maxBatch = modelBatchFor(device, settings.modelBatch);
-      const load: LoadSpec = { modelPath, device, options, maxBatch, cpuGraphRewrite: settings.cpuGraphRewrite ?? true };
+      const load: LoadSpec = { modelPath, device, options, maxBatch, graphRewrite: settings.graphRewrite ?? true };
       const session = onWorker ? await WorkerSession.load(load, workers) : await MainThreadSession.load(load);
       if (failures.length > 0) settings.onFallback?.(`${failures.join("; ")}; using ${device}`);
       return session;
@@ -286,7 +290,7 @@ interface LoadSpec {
   device: Device;
   options: ort.InferenceSession.SessionOptions;
   maxBatch: number;
-  cpuGraphRewrite: boolean;
+  graphRewrite: boolean;
 }
 
 /** A session on the calling thread. */
@@ -301,7 +305,7 @@ class MainThreadSession implements ModelSession {
   ) {}
 
   static async load(spec: LoadSpec): Promise<MainThreadSession> {
-    const source = await modelSource(spec.modelPath, spec.device, spec.cpuGraphRewrite);
+    const source = await modelSource(spec.modelPath, spec.device, spec.graphRewrite);
     const session = typeof source === "string" ? await ort.InferenceSession.create(source, spec.options) : await ort.InferenceSession.create(source, spec.options);
     return new MainThreadSession(session, spec.device, spec.maxBatch);
   }

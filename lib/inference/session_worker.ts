@@ -19,7 +19,7 @@ import * as ort from "onnxruntime-node";
 import { modelSource, runChunked, type Device } from "./session.js";
 
 export type WorkerRequest =
-  | { type: "load"; req: number; modelPath: string; device: Device; options: ort.InferenceSession.SessionOptions; maxBatch: number; cpuGraphRewrite: boolean }
+  | { type: "load"; req: number; modelPath: string; device: Device; options: ort.InferenceSession.SessionOptions; maxBatch: number; graphRewrite: boolean }
   | { type: "run"; req: number; session: number; input: Float32Array; dims: number[]; into?: Record<string, Float32Array> }
   | { type: "release"; req: number; session: number };
 
@@ -45,7 +45,7 @@ let nextSession = 1;
 async function handle(msg: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
   switch (msg.type) {
     case "load": {
-      const source = await modelSource(msg.modelPath, msg.device, msg.cpuGraphRewrite);
+      const source = await modelSource(msg.modelPath, msg.device, msg.graphRewrite);
       const session = typeof source === "string" ? await ort.InferenceSession.create(source, msg.options) : await ort.InferenceSession.create(source, msg.options);
       const id = nextSession++;
       hosted.set(id, { session, maxBatch: msg.maxBatch, scratch: { buffer: new Float32Array(0) } });
