@@ -10,6 +10,11 @@
 #      It writes $OUT/gpu.json (everything) and $OUT/gpu.log, and prints a summary. After the three devices it
 #      runs the CPU with one session copy per core and bench/webgpu_probe.ts (the WebGPU provider alone: node
 #      placement, original vs PRelu-free graph, per-node profile), about 100 s in all on the H100.
+#   3. end to end (optional): `facemesh run` with --device cpu and webgpu on the videos in .cache/gpu/media, and the
+#      webgpu rows against the cpu rows. ffmpeg + ffprobe (.cache/gpu-ff) and Node do not fit in one call's 64 MiB,
+#      so two calls, the second within 30 s of the first (the machine must still be warm: /tmp survives):
+#      run(command="bash bench/gpu.sh ffmpeg", carry=[".cache/gpu-ff"], timeout_s=120)
+#      run(command="bash bench/gpu.sh e2e", carry=[".cache/gpu"], timeout_s=300)      (about 35 s on the H100)
 #
 # CUDA: onnxruntime-node's CUDA provider (libonnxruntime_providers_cuda.so + _shared.so) is not in the npm package;
 # its install script downloads it from NuGet (Microsoft.ML.OnnxRuntime.Gpu.Linux) when ONNXRUNTIME_NODE_INSTALL=cuda12,
@@ -22,6 +27,12 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUNDLE="$HERE/.cache/gpu"
 
 GL_DEBS="libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2"
+FF_BUNDLE="$HERE/.cache/gpu-ff"
+FF=/tmp/facemesh-ff
+# What dist/lib/cli.js loads beyond onnxruntime-node and its dependencies (found by running it in a bare folder).
+CLI_PACKAGES="yargs yargs-parser cliui escalade y18n get-caller-file wrap-ansi string-width strip-ansi ansi-regex
+  ansi-styles emoji-regex get-east-asian-width is-fullwidth-code-point cli-progress fast-xml-parser
+  fast-xml-builder path-expression-matcher @nodable/entities strnum is-unsafe xml-naming anynum"
 
 prepare() {
   set -e
@@ -51,11 +62,44 @@ prepare() {
     (cd "$BUNDLE/debs" && { apt-get download $GL_DEBS 2>/dev/null || { apt-get update -qq && apt-get download $GL_DEBS; }; }) ||
       echo "warning: could not download libvulkan1; webgpu will need the machine's own Vulkan loader" >&2
   fi
-  du -sh "$BUNDLE"
+  # End to end (`facemesh run` on the GPU machine): ffmpeg and ffprobe travel in their own bundle, in a call of
+  # their own, because with Node they would not fit in one call's 64 MiB.
+  mkdir -p "$FF_BUNDLE"
+  if [ ! -s "$FF_BUNDLE/ff.tar.xz" ]; then
+    echo "compressing ffmpeg and ffprobe (about 2 minutes) ..."
+    tar -C node_modules/@ffmpeg-installer/linux-x64 -cf - ffmpeg -C ../../@ffprobe-installer/linux-x64 ffprobe |
+      xz -T2 -6 -c > "$FF_BUNDLE/ff.tar.xz.tmp" && mv "$FF_BUNDLE/ff.tar.xz.tmp" "$FF_BUNDLE/ff.tar.xz"
+  fi
+  echo "packing the CLI's other JS packages and the trainer ..."
+  tar -cJf "$BUNDLE/cli.tar.xz.tmp" facemesh.trainer nova-plugin.json \
+    $(cd node_modules && for p in $CLI_PACKAGES; do echo "node_modules/$p"; done) && mv "$BUNDLE/cli.tar.xz.tmp" "$BUNDLE/cli.tar.xz"
+  # Two videos and their bbox streams (made with `facemesh detect`, as the bench does): a shared 512x512 talking
+  # head when ../shared is there, and the bench's generated 720p clip when it has been made.
+  mkdir -p "$BUNDLE/media"
+  local v name
+  for v in "$HERE/../shared/data/sadtalker/WDA_KatieHill_000.mp4" "$HERE/.cache/bench/720p-10s.mp4"; do
+    [ -f "$v" ] || { echo "skipping $v (absent)"; continue; }
+    name="$(basename "$v" .mp4)"
+    cp "$v" "$BUNDLE/media/$name.mp4"
+    [ -s "$BUNDLE/media/$name.bbox.stream~" ] || node dist/lib/cli.js detect "$v" -o "$BUNDLE/media/$name.bbox.stream" >/dev/null
+  done
+  du -sh "$BUNDLE" "$FF_BUNDLE"
   echo "now, on the GPU machine: run(command=\"bash bench/gpu.sh\", carry=[\".cache/gpu\"], timeout_s=480)"
+  echo "end to end, two calls less than 30 s apart (the machine must stay warm in between):"
+  echo "  run(command=\"bash bench/gpu.sh ffmpeg\", carry=[\".cache/gpu-ff\"], timeout_s=120)"
+  echo "  run(command=\"bash bench/gpu.sh e2e\", carry=[\".cache/gpu\"], timeout_s=300)"
 }
 
 if [ "${1:-}" = "prepare" ]; then prepare; exit $?; fi
+
+# First of the two end-to-end calls: ffmpeg and ffprobe to $FF, where the second call finds them.
+if [ "${1:-}" = "ffmpeg" ]; then
+  [ -s "$FF_BUNDLE/ff.tar.xz" ] || { echo "error: $FF_BUNDLE/ff.tar.xz missing: run 'bash bench/gpu.sh prepare' and carry .cache/gpu-ff" >&2; exit 1; }
+  rm -rf "$FF"; mkdir -p "$FF"
+  tar -C "$FF" -xJf "$FF_BUNDLE/ff.tar.xz" && "$FF/ffmpeg" -version | head -1 && "$FF/ffprobe" -version | head -1
+  exit $?
+fi
+MODE="${1:-all}" # all: devices, CPU copies, webgpu probe; e2e: end to end only
 
 # ---------------------------------------------------------------------------------------------------------------
 # On the GPU machine.
@@ -129,6 +173,7 @@ check() { # device timeout
   [ -s "$W/res-$dev.json" ] || echo "{\"device\":\"$dev\",\"loaded\":false,\"error\":\"exit $rc, no output (see gpu.log)\",\"speed\":[]}" > "$W/res-$dev.json"
   tail -c 2000 "$W/res-$dev.json" | tee -a "$LOG"; echo | tee -a "$LOG"
 }
+if [ "$MODE" = all ]; then
 check cpu 150
 check cuda 120
 check webgpu 150
@@ -164,22 +209,62 @@ done
 timeout -k 5 90 "$NODE" "$PROBE" --variant rewritten --crops "$CROPS" --profile "$W/prof" --seconds 1 >> "$OUT/webgpu_probe.jsonl" 2>> "$LOG"
 for f in "$W"/prof_*.json; do [ -f "$f" ] && gzip -c "$f" > "$OUT/webgpu_profile.json.gz"; done
 kill "$SMI" 2>/dev/null
+fi
+
+# End to end: `facemesh run` on the carried videos, cpu and webgpu, with a bbox stream and without, two rounds
+# each (pipeline fps from FACEMESH_TIMING), then each webgpu stream against the cpu one (bench/gpu_rows.ts).
+: > "$OUT/e2e.jsonl"
+if [ -x "$FF/ffmpeg" ] && [ -x "$FF/ffprobe" ] && [ -d "$BUNDLE/media" ]; then
+  say "== end to end"
+  timeout 60 tar -C "$W" -xJf "$BUNDLE/cli.tar.xz" || say "error: cli.tar.xz did not unpack"
+  export FFMPEG_PATH="$FF/ffmpeg" FFPROBE_PATH="$FF/ffprobe"
+  for v in "$BUNDLE"/media/*.mp4; do
+    name="$(basename "$v" .mp4)"
+    size="$("$FFPROBE_PATH" -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$v" | tr , ' ')"
+    for mode in bbox detect; do
+      extra=(); [ "$mode" = bbox ] && extra=(--bbox "$BUNDLE/media/$name.bbox.stream")
+      for dev in cpu webgpu; do
+        for round in 1 2; do
+          s="$W/e2e-$name-$mode-$dev.stream"
+          t0=$(date +%s.%N)
+          FACEMESH_TIMING=1 timeout -k 5 120 "$NODE" "$W/dist/lib/cli.js" run "$v" -o "$s" --device "$dev" "${extra[@]}" > /dev/null 2> "$W/e2e.err"
+          rc=$?
+          wall=$(awk "BEGIN { print $(date +%s.%N) - $t0 }")
+          timing="$(grep -a '^facemesh-timing ' "$W/e2e.err" | tail -1 | cut -d' ' -f2-)"
+          [ -n "$timing" ] || timing=null
+          err="$(grep -a -v '^facemesh' "$W/e2e.err" | tail -2 | tr '\n"' ' .' | cut -c1-300)"
+          echo "{\"video\":\"$name\",\"mode\":\"$mode\",\"device\":\"$dev\",\"round\":$round,\"rc\":$rc,\"processSeconds\":$wall,\"timing\":$timing,\"stderr\":\"$err\"}" >> "$OUT/e2e.jsonl"
+          tail -n 1 "$OUT/e2e.jsonl" | "$NODE" -e 'const r=JSON.parse(require("fs").readFileSync(0,"utf8"));const t=r.timing;console.log(`${r.video} ${r.mode} ${r.device} round ${r.round}: rc ${r.rc}, process ${r.processSeconds.toFixed(2)} s${t?`, ${t.frames} frames, pipeline ${(t.frames/t.wallMs*1000).toFixed(0)} fps`:""}${r.rc?" "+r.stderr:""}`)' | tee -a "$LOG"
+        done
+      done
+      if [ -s "$W/e2e-$name-$mode-cpu.stream~" ] && [ -s "$W/e2e-$name-$mode-webgpu.stream~" ]; then
+        cmp="$("$NODE" "$W/dist/bench/gpu_rows.js" "$W/e2e-$name-$mode-cpu.stream" "$W/e2e-$name-$mode-webgpu.stream" $size)"
+        echo "{\"video\":\"$name\",\"mode\":\"$mode\",\"webgpuVsCpu\":$cmp}" >> "$OUT/e2e.jsonl"
+        say "$name $mode webgpu vs cpu rows: $cmp"
+      fi
+    done
+  done
+else
+  say "== end to end: skipped (needs $FF from 'bash bench/gpu.sh ffmpeg' in the previous call, and media/ in the bundle)"
+fi
 
 "$NODE" -e '
 const fs = require("fs");
-const [w, out, note, started] = process.argv.slice(1);
+const [w, out, note, started, mode] = process.argv.slice(1);
 const read = (d) => { try { return JSON.parse(fs.readFileSync(`${w}/res-${d}.json`, "utf8")); } catch (e) { return { device: d, loaded: false, error: String(e), speed: [] }; } };
 const devices = ["cpu", "cuda", "webgpu"].map(read);
 const cpuPerCore = read("cpu-percore");
 let webgpuProbe = [];
 try { webgpuProbe = fs.readFileSync(`${out}/webgpu_probe.jsonl`, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)); } catch {}
-const result = { when: new Date().toISOString(), seconds: Math.round(Date.now() / 1000 - Number(started)), cudaNote: note, devices, cpuPerCore, webgpuProbe };
+let e2e = [];
+try { e2e = fs.readFileSync(`${out}/e2e.jsonl`, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)); } catch {}
+const result = { when: new Date().toISOString(), seconds: Math.round(Date.now() / 1000 - Number(started)), cudaNote: note, devices, cpuPerCore, webgpuProbe, e2e };
 fs.writeFileSync(`${out}/gpu.json`, JSON.stringify(result, null, 1));
-for (const d of [...devices, { ...cpuPerCore, device: "cpu (one copy per core)" }]) {
+for (const d of mode === "all" ? [...devices, { ...cpuPerCore, device: "cpu (one copy per core)" }] : []) {
   const speed = d.speed.map((s) => `batch ${s.batch}: ${s.facesPerSecond.toFixed(0)} faces/s`).join(", ");
   const par = d.parity ? `; vs cpu max ${d.parity.maxFramePx.toFixed(3)} px mean ${d.parity.meanFramePx.toFixed(4)} px (frame), score max diff ${d.parity.maxScoreDiff.toExponential(1)}` : "";
   console.log(`${d.device}: ${d.loaded ? `loaded (${d.thread} thread)` : "not loaded"}${speed ? `; ${speed}` : ""}${par}${d.error ? `; error: ${String(d.error).slice(0, 400)}` : ""}`);
 }
 for (const p of webgpuProbe) console.log(`webgpu probe ${p.variant ?? "?"}${p.speed ? ": " + p.speed.map((s) => `batch ${s.batch} ${s.facesPerSecond.toFixed(0)} faces/s`).join(", ") + `, max diff vs cpu ${p.maxDiff?.toExponential(1)} crop px, load ${p.loadMs} ms` : ""}${p.error ? ": error " + p.error.slice(0, 300) : ""}`);
 console.log(`wrote ${out}/gpu.json`);
-' "$W" "$OUT" "$CUDA_NOTE" "$started" | tee -a "$LOG"
+' "$W" "$OUT" "$CUDA_NOTE" "$started" "$MODE" | tee -a "$LOG"
