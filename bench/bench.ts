@@ -42,7 +42,7 @@ import { probeVideo } from "../lib/video/probe.js";
 import { resolveTool, toolVersion } from "../lib/video/tools.js";
 import type { RgbImage } from "../lib/types.js";
 import { cachedReference, mediapipeReferences, type MpMode, type MpReference } from "../scripts/mediapipe_reference.js";
-import { generatedVideos, sharedVideos, type BenchVideo } from "./media.js";
+import { generatedVideos, loopedVideo, sharedVideos, type BenchVideo } from "./media.js";
 import type { ModelSpeedOutput } from "./model_speed.js";
 
 const ROOT = projectRoot();
@@ -55,6 +55,8 @@ const CACHE = path.join(ROOT, ".cache/bench");
 const SHARED_DATA = path.resolve(ROOT, "../shared/data");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const BATCHES = [1, 8, 32, 50, 128, 256];
+/** Steady state: talking heads looped to at least this many frames (20 batches of 50). */
+const STEADY_MIN_FRAMES = 1000;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Small statistics.
@@ -432,6 +434,8 @@ interface Results {
   detectCommand: Array<{ video: string; frames: number; wallMs: number }>;
   e2e: E2eRun[];
   longVideo: E2eRun[];
+  /** The talking heads looped to at least STEADY_MIN_FRAMES frames (loopedVideo), both modes, every round. */
+  steady: Array<E2eRun & { original: string; loops: number }>;
   mediapipe: Record<string, Partial<Record<MpMode, MpStats | string>>>;
   stages: StageCosts[];
   tuning: TuneRun[];
@@ -547,6 +551,29 @@ function markdown(r: Results): string {
   const mpAny = Object.values(r.mediapipe).flatMap((m) => Object.values(m)).find((s): s is MpStats => typeof s === "object");
   if (mpAny) out.push("", `MediaPipe measured with Chromium ${mpAny.chromium ?? "?"} on ${JSON.stringify(mpAny.host)} (${mpAny.source === "run here" ? "in this bench run, once per round" : "cached timings from .cache/mediapipe"}).`);
 
+  if (r.steady.length > 0) {
+    out.push(
+      "",
+      "### Steady state: the talking heads looped (same content, stream copy)",
+      "",
+      `Each talking head looped to at least ${STEADY_MIN_FRAMES} frames, with a bbox stream of its own (\`facemesh detect\` on the looped clip). The clips above have 78 to 200 frames, 2 to 4 batches, so the pipeline's fill and drain and its warm-up weigh on them; here they weigh 5 to 13 times less. MediaPipe's figure is the same as above (its per-frame graph time on the original clip, which does not depend on length).`,
+      "",
+    );
+    const sRows: string[][] = [];
+    for (const name of [...new Set(r.steady.map((x) => x.original))]) {
+      const mp = r.mediapipe[name] ?? {};
+      const mpFps = (m: MpMode) => (typeof mp[m] === "object" ? (mp[m] as MpStats).fps : NaN);
+      const runs = (mode: Mode) => r.steady.filter((x) => x.original === name && x.mode === mode);
+      const pipe = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineFps ?? NaN));
+      const cpu = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineCpuMsPerFrame ?? NaN));
+      const b = pipe("bbox");
+      const d = pipe("detect");
+      const any = r.steady.find((x) => x.original === name)!;
+      sRows.push([name, `x${any.loops}, ${any.frames}`, sp(b), ratio(b.median, mpFps("none")), f2(cpu("bbox").median), sp(d), ratio(d.median, mpFps("flush")), f2(cpu("detect").median)]);
+    }
+    out.push(table(["video", "loops, frames", "bbox: pipeline fps", "vs MediaPipe tracking", "bbox CPU ms/frame", "detect: pipeline fps", "vs MediaPipe static", "detect CPU ms/frame"], sRows));
+  }
+
   // Where the time goes.
   out.push("", "## Where the time goes (per frame, ms; median run of each)", "");
   out.push(
@@ -652,6 +679,7 @@ async function main(): Promise<void> {
     detectCommand: [],
     e2e: [],
     longVideo: [],
+    steady: [],
     mediapipe: {},
     stages: [],
     tuning: [],
@@ -686,6 +714,19 @@ async function main(): Promise<void> {
     const b = await bboxStream(v, log);
     bboxes.set(v.name, b.file);
     if (b.detectRun) results.detectCommand.push({ video: v.name, ...b.detectRun });
+  }
+
+  // Steady state: each talking head looped to at least STEADY_MIN_FRAMES frames, with its own bbox stream.
+  const steadyVideos: Array<{ video: BenchVideo; original: string; loops: number; bbox: string }> = [];
+  for (const v of videos.filter((x) => x.talkingHead512)) {
+    try {
+      const frames = results.videos.find((x) => x.name === v.name)?.frames ?? 0;
+      const looped = await loopedVideo(CACHE, v, frames, STEADY_MIN_FRAMES, log);
+      const b = await bboxStream(looped, log);
+      steadyVideos.push({ video: looped, original: v.name, loops: looped.loops, bbox: b.file });
+    } catch (err) {
+      results.errors.push(`steady state, ${v.name}: ${(err as Error).message}`);
+    }
   }
 
   // MediaPipe is measured in every round, beside our runs (unless --mediapipe-cache: cached timings, or one run
@@ -729,6 +770,17 @@ async function main(): Promise<void> {
           log(`  ${v.name} ${mode}: ${r.frames} frames, ${f0(r.wallFps)} fps wall, ${f0(r.pipelineFps)} fps pipeline, ${f0(mib(r.maxRssKb))} MiB`);
         } catch (err) {
           results.errors.push(`${v.name} ${mode}: ${(err as Error).message}`);
+        }
+      }
+    }
+    for (const s of steadyVideos) {
+      for (const mode of ["bbox", "detect"] as const) {
+        try {
+          const r = await e2eRun(s.video, mode, s.bbox, round, 600_000);
+          results.steady.push({ ...r, original: s.original, loops: s.loops });
+          log(`  ${s.video.name} ${mode}: ${r.frames} frames, ${f0(r.pipelineFps)} fps pipeline`);
+        } catch (err) {
+          results.errors.push(`${s.video.name} ${mode}: ${(err as Error).message}`);
         }
       }
     }

@@ -4,7 +4,8 @@
  * moving and tilting over testsrc2. Generated files live in .cache/bench/ (git-ignored) and are reused.
  *
  * The 10-minute 720p clip is the 10-second one looped 60 times with stream copy (`-stream_loop 59 -c copy`):
- * the same codec, size and bitrate, made in a fraction of a second instead of minutes of encoding.
+ * the same codec, size and bitrate, made in a fraction of a second instead of minutes of encoding. The same way,
+ * loopedVideo() makes a talking head long enough for a steady-state frame rate.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -127,4 +128,22 @@ export async function generatedVideos(dir: string, long: boolean, log: (m: strin
     await generate(bin, long720.file, (tmp) => ["-stream_loop", "59", "-i", clip720.file, "-c", "copy", "-movflags", "+faststart", tmp]);
   }
   return { clip512, clip720, long720 };
+}
+
+/**
+ * `v` looped with stream copy until it has at least `minFrames` frames (same codec, size, bitrate and content),
+ * in `dir`. Why: the shared talking heads have 78 to 200 frames, 2 to 4 batches of 50, so the pipeline's fill and
+ * drain (the first batch decoded with nothing to overlap, the last inferred with nothing to decode) and warm-up
+ * weigh on their frame rate as they would not over the hours of video the module is for.
+ */
+export async function loopedVideo(dir: string, v: BenchVideo, frames: number, minFrames: number, log: (m: string) => void): Promise<BenchVideo & { loops: number }> {
+  const loops = Math.max(1, Math.ceil(minFrames / Math.max(1, frames)));
+  const stem = `${v.dataset.replace(/[/\\]/g, "__")}__${v.stem}-x${loops}`;
+  const looped = { name: `${v.name} x${loops}`, file: path.join(dir, "loop", `${stem}.mp4`), source: v.source, dataset: "bench-looped", stem, talkingHead512: v.talkingHead512, loops };
+  if (!existsSync(looped.file)) {
+    await mkdir(path.dirname(looped.file), { recursive: true });
+    log(`generating ${looped.file} (${v.name} looped ${loops} times, stream copy)`);
+    await generate(await resolveTool("ffmpeg"), looped.file, (tmp) => ["-stream_loop", String(loops - 1), "-i", v.file, "-c", "copy", "-movflags", "+faststart", tmp]);
+  }
+  return looped;
 }
