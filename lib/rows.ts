@@ -21,3 +21,15 @@ export function writeEmptyRow(out: Float32Array, offset: number, score: number, 
   out.fill(fill === "nan" ? Number.NaN : 0, offset, offset + ROW_DIM - 1);
   out[offset + ROW_DIM - 1] = score;
 }
+
+/**
+ * True when a row carries landmarks: a positive score and landmark values other than the zeros (or NaN) that
+ * writeEmptyRow leaves. A row whose face scored at or below min_score_thresh keeps its score but has no landmarks,
+ * so the score alone does not tell.
+ */
+export function rowHasFace(row: ArrayLike<number>, offset = 0): boolean {
+  const score = row[offset + ROW_DIM - 1]!;
+  if (!(Number.isFinite(score) && score > 0)) return false;
+  for (let j = offset; j < offset + ROW_DIM - 1; j++) if (row[j] !== 0) return Number.isFinite(row[j]!);
+  return false;
+}

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { clipSegment, drawDisk, drawFaceMesh, drawLine, rowHasFace } from "../lib/render/draw.js";
+import { clipSegment, drawDisk, drawFaceMesh, drawLine } from "../lib/render/draw.js";
+import { rowHasFace, writeEmptyRow } from "../lib/rows.js";
 import { loadGeometryPipelineMetadata, loadMeshEdges } from "../lib/render/mesh_topology.js";
 import type { RgbImage } from "../lib/types.js";
 import { ROW_DIM } from "../lib/types.js";
@@ -140,6 +141,19 @@ describe("drawFaceMesh", () => {
       const x = Math.floor(row[2 * i + 1]! * W);
       const y = Math.floor(row[2 * i]! * H);
       assert.deepEqual(Array.from(img.data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3)), [255, 0, 0], `landmark ${i}`);
+    }
+  });
+
+  test("a row whose face scored below the threshold (its score, zero or NaN landmarks) is skipped", async () => {
+    // What the pipeline writes for a face scored 0.3 with min_score_thresh 0.5 (lib/rows.ts writeEmptyRow).
+    const edges = await loadMeshEdges();
+    for (const fill of ["zeros", "nan"] as const) {
+      const row = new Float32Array(ROW_DIM);
+      writeEmptyRow(row, 0, 0.3, fill);
+      const img = blank(50, 50);
+      assert.equal(rowHasFace(row), false, fill);
+      assert.equal(drawFaceMesh(img, row, edges), false, fill);
+      assert.deepEqual(litPixels(img), [], fill);
     }
   });
 

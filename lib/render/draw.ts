@@ -9,6 +9,7 @@
  */
 import type { RgbImage } from "../types.js";
 import { NUM_LANDMARKS, ROW_DIM } from "../types.js";
+import { rowHasFace } from "../rows.js";
 
 export type Rgb = readonly [number, number, number];
 
@@ -112,16 +113,10 @@ export function drawDisk(image: RgbImage, cx: number, cy: number, radius: number
   }
 }
 
-/** True when an SSI row carries a face: its score (last value) is a number above 0. */
-export function rowHasFace(row: ArrayLike<number>): boolean {
-  const score = row[ROW_DIM - 1]!;
-  return Number.isFinite(score) && score > 0;
-}
-
 /**
  * Draws one face (an SSI landmark row) onto `image`, in place.
  * @param edges pairs of landmark indices (e.g. loadMeshEdges() from mesh_topology.ts)
- * @returns false when the row was skipped (score 0 or NaN), true when drawn.
+ * @returns false when the row was skipped (no landmarks: see rowHasFace), true when drawn.
  */
 export function drawFaceMesh(image: RgbImage, row: ArrayLike<number>, edges: ArrayLike<number>, opts: DrawOptions = {}): boolean {
   if (row.length !== ROW_DIM) throw new Error(`drawFaceMesh: a landmark row has ${ROW_DIM} values (468 y,x pairs + score), got ${row.length}`);

@@ -298,11 +298,8 @@ export function rowVsMesh(r: ArrayLike<number>, ref: ArrayLike<number>, width: n
   return sum / NUM_POINTS / interOcular(ref, width, height);
 }
 
-/** True when a row holds landmarks (not the zeros/NaN of a row without a face). */
-export function rowHasFace(r: ArrayLike<number>): boolean {
-  for (let j = 0; j < ROW_DIM - 1; j++) if (!(r[j] === 0)) return Number.isFinite(r[j]!);
-  return false;
-}
+/** True when a row holds landmarks (lib/rows.ts). */
+export { rowHasFace } from "../../lib/rows.js";
 
 // One definition of the summary statistics for the whole project (numpy-style interpolated percentiles).
 import type { Summary } from "../../lib/metrics.js";
