@@ -69,6 +69,11 @@ async function generate(bin: string, out: string, args: (tmp: string) => string[
   }
 }
 
+/** Writes `out`: `src` played `loops` times with stream copy (same codec, size and bitrate; no re-encoding). */
+function loopClip(bin: string, src: string, loops: number, out: string): Promise<void> {
+  return generate(bin, out, (tmp) => ["-stream_loop", String(loops - 1), "-i", src, "-c", "copy", "-movflags", "+faststart", tmp]);
+}
+
 /** The face: a 760x760 window on the rightmost face of the 1920x1280 group photo (as scripts/demo.ts uses it). */
 function facePhoto(): string {
   return path.join(path.dirname(require.resolve("@vladmandic/face-api/package.json")), "demo", "sample1.jpg");
@@ -125,7 +130,7 @@ export async function generatedVideos(dir: string, long: boolean, log: (m: strin
   const long720 = video("720p-10min", false);
   if (!existsSync(long720.file)) {
     log(`generating ${long720.file} (the 10-second clip looped 60 times, stream copy)`);
-    await generate(bin, long720.file, (tmp) => ["-stream_loop", "59", "-i", clip720.file, "-c", "copy", "-movflags", "+faststart", tmp]);
+    await loopClip(bin, clip720.file, 60, long720.file);
   }
   return { clip512, clip720, long720 };
 }
@@ -143,7 +148,7 @@ export async function loopedVideo(dir: string, v: BenchVideo, frames: number, mi
   if (!existsSync(looped.file)) {
     await mkdir(path.dirname(looped.file), { recursive: true });
     log(`generating ${looped.file} (${v.name} looped ${loops} times, stream copy)`);
-    await generate(await resolveTool("ffmpeg"), looped.file, (tmp) => ["-stream_loop", String(loops - 1), "-i", v.file, "-c", "copy", "-movflags", "+faststart", tmp]);
+    await loopClip(await resolveTool("ffmpeg"), v.file, loops, looped.file);
   }
   return looped;
 }
