@@ -6,6 +6,7 @@
  * - a moving head (shared LivePortrait talking heads; skipped when ../shared/data is absent): the smoothed track
  *   lags the raw one by at most one frame. Lag = the shift k (whole frames, 0..6) that minimises the mean pixel
  *   distance, over all landmarks and frames t, between the smoothed landmarks at t and the raw ones at t - k.
+ * - faces that come and go (the shared hamilton clip): each track starts from its raw row, gaps pass unchanged.
  * Rows come from the CLI and the hooks without a bbox stream (detection on every frame).
  */
 import assert from "node:assert/strict";
@@ -138,6 +139,51 @@ for (const name of ["d0", "d12"]) {
     assert.ok(lag <= 1, `lag ${lag} frames (curve ${curve.join(", ")})`);
   });
 }
+
+test("faces that come and go (hamilton clip): every track starts with its raw row, frames without a face pass unchanged", async (t) => {
+  const video = sharedFile("face_recognition/short_hamilton_clip.mp4");
+  if (!video) {
+    t.skip("../shared/data/face_recognition/short_hamilton_clip.mp4 is absent: resets on real video not checked");
+    return;
+  }
+  const { dir, cleanup } = await tempDir("facemesh-smoothing-");
+  t.after(cleanup);
+  const info = await probeVideo(video);
+  const out = path.join(dir, "raw.stream");
+  await runHooks(jobRequest({ data: video }, { landmarks: out }, { no_face: "nan" }));
+  const raw = await readStreamFile(out);
+  const times = await frameTimes(info);
+  assert.equal(times.source, "pts", times.reason);
+  assert.ok(times.at(0) > 0.8, "this clip's first frame is shown at 0.85 s: real timestamps, not the index");
+  async function* rawBatches() {
+    for (let first = 0; first < raw.rows; first += 50) {
+      const count = Math.min(50, raw.rows - first);
+      yield { rows: raw.data.slice(first * raw.dim, (first + count) * raw.dim), count, firstFrame: first };
+    }
+  }
+  const smoothed = new Float32Array(raw.data.length);
+  for await (const b of smoothRowBatches(rawBatches(), info, times.at)) smoothed.set(b.rows, b.firstFrame * raw.dim);
+  const s = { ...raw, data: smoothed };
+  let starts = 0;
+  let gaps = 0;
+  let changed = 0;
+  for (let r = 0; r < raw.rows; r++) {
+    const face = rowHasFace(row(raw, r));
+    assert.equal(rowHasFace(row(s, r)), face, `frame ${r}: face or not, as raw`);
+    if (!face) {
+      gaps++;
+      assert.deepEqual(row(s, r), row(raw, r), `frame ${r} (no face) passes unchanged`);
+    } else if (r === 0 || !rowHasFace(row(raw, r - 1))) {
+      starts++;
+      assert.deepEqual(row(s, r), row(raw, r), `frame ${r} starts a track: unchanged`);
+    } else if (meanDistance(row(s, r), row(raw, r), info.width, info.height) > 0) {
+      changed++;
+    }
+  }
+  t.diagnostic(`hamilton: ${raw.rows} frames, ${gaps} without a face, ${starts} track starts, ${changed} smoothed rows`);
+  assert.ok(starts >= 2 && gaps > 0, `the clip's faces come and go (${starts} starts, ${gaps} gaps)`);
+  assert.equal(changed, raw.rows - gaps - starts, "every other face row is smoothed");
+});
 
 test("the server runs a job with optStr smoothing=one_euro: its output is facemesh run --smoothing one_euro's", async (t) => {
   const r = makeRoot(t);
