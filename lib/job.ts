@@ -120,7 +120,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
 /** The one-euro smoothing stage (lib/calculators/landmarks_smoothing.ts), timed by the frames' presentation timestamps. */
 async function* smoothed(rows: AsyncIterable<RowBatch>, video: VideoInfo, settings: PredictSettings, context: HookContext): AsyncGenerator<RowBatch> {
   const times = await frameTimes(video, { ffprobe: settings.tools?.ffprobe, signal: context.signal });
-  if (times.source === "index" && !video.isImage) context.logger.warn(`${video.path}: smoothing times the frames as index / ${video.fps} fps: ${times.reason}`);
+  if (times.source === "index" && !video.isImage) context.logger.warn(`${video.path}: smoothing times the frames as index / ${+video.fps.toFixed(3)} fps: ${times.reason}`);
   yield* smoothRowBatches(rows, video, times.at);
 }
 

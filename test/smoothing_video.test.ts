@@ -18,8 +18,8 @@ import { JobStatus } from "../lib/server/job_store.js";
 import { frameTimes } from "../lib/video/frame_times.js";
 import { probeVideo } from "../lib/video/probe.js";
 import { makeRoot, PROJECT_ROOT, start } from "./server_helpers.js";
-import { jobRequest, makeFaceClip, NUM_POINTS, readStreamFile, row, rowHasFace, rowPoint, runCli, runHooks, sharedFile, type StreamFile } from "./support/facemesh_harness.js";
-import { tempDir } from "./support/media.js";
+import { jobRequest, makeFaceClip, NUM_POINTS, readStreamFile, row, rowHasFace, rowPoint, runCli, runHooks, sharedFile, warningLines, type StreamFile } from "./support/facemesh_harness.js";
+import { ffmpeg, tempDir } from "./support/media.js";
 
 /** Mean over consecutive frame pairs with a face in both, of the mean landmark displacement in pixels. */
 function frameToFrameMotion(s: StreamFile, width: number, height: number): number {
@@ -139,6 +139,23 @@ for (const name of ["d0", "d12"]) {
     assert.ok(lag <= 1, `lag ${lag} frames (curve ${curve.join(", ")})`);
   });
 }
+
+test("a file without timestamps (raw H.264): the CLI smooths on index / fps and warns, naming the file and why", async (t) => {
+  const { dir, cleanup } = await tempDir("facemesh-smoothing-");
+  t.after(cleanup);
+  const mp4 = await makeFaceClip(path.join(dir, "face.mp4"), { frames: 8, angle: "-0.8+0.1*t" });
+  const raw = path.join(dir, "face.h264");
+  await ffmpeg(["-i", mp4, "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", raw]);
+  const out = path.join(dir, "face.stream");
+  const r = await runCli(["run", raw, "--out", out, "--smoothing", "one_euro"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(
+    warningLines(r.stderr).some((l) => l.includes(raw) && /smoothing times the frames as index \/ 25 fps: a packet without a presentation timestamp/.test(l)),
+    r.stderr,
+  );
+  const s = await readStreamFile(out);
+  assert.equal(facesIn(s), 8);
+});
 
 test("faces that come and go (hamilton clip): every track starts with its raw row, frames without a face pass unchanged", async (t) => {
   const video = sharedFile("face_recognition/short_hamilton_clip.mp4");

@@ -57,6 +57,17 @@ test("a constant-rate video with B-frames: i / fps in display order; a frame cou
   assert.equal(wrong.at(10), 10 / info.fps);
 });
 
+test("a raw H.264 stream (no container, no timestamps): index / fps, said so", async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.after(cleanup);
+  const file = path.join(dir, "raw.h264");
+  await ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-frames:v", "10", "-c:v", "libx264", "-pix_fmt", "yuv420p", file]);
+  const times = await frameTimes(await probeVideo(file));
+  assert.equal(times.source, "index");
+  assert.match(times.reason ?? "", /a packet without a presentation timestamp/);
+  assert.equal(times.at(5), 5 / 25);
+});
+
 test("a still image: index / fps, said so", async (t) => {
   const { dir, cleanup } = await tempDir();
   t.after(cleanup);
