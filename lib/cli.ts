@@ -61,6 +61,7 @@ async function main(): Promise<void> {
             .option("no-face", { type: "string", choices: ["zeros", "nan"], describe: "landmark values of rows without a face" })
             .option("tracking", { type: "boolean", describe: "rotation from the previous frame's landmarks (bbox mode; default on)" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
+            .option("smoothing", { type: "string", describe: "none (MediaPipe's raw rows) or one_euro (FaceLandmarker's filter over time; trainer default none)" })
             .option("detector", { type: "string", choices: ["short", "full"], default: "short", describe: "BlazeFace model when there is no bbox stream" })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),
         ),
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
         if (a.noTracking && a.tracking) throw new Error("--tracking and --no-tracking contradict each other: give one");
         if (a.tracking !== undefined) raw.tracking = a.tracking;
         if (a.noTracking) raw.tracking = false;
+        if (a.smoothing !== undefined) raw.smoothing = a.smoothing;
         const devices = parseDevices(a.device);
         const { options } = resolveOptions(await readTrainer(trainerPath), raw);
         await runJob(a.input, a.out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });

@@ -11,6 +11,8 @@ import { FramePool } from "./video/frame_pool.js";
 import { readBboxStream, readKeypointStream } from "./ssi/bbox.js";
 import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
+import { smoothRowBatches } from "./calculators/landmarks_smoothing.js";
+import { frameTimes } from "./video/frame_times.js";
 import type { FaceMeshOptions } from "./nova/options.js";
 import { ROW_DIM } from "./types.js";
 
@@ -95,7 +97,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     niceness: opened.hints && options.tracking ? TRACKING_DECODER_NICENESS : undefined,
   });
   let done = 0;
-  for await (const batch of mesh.run(frames, {
+  const raw = mesh.run(frames, {
     batchSize: options.batch_size,
     minScore: options.min_score_thresh,
     noFace: options.no_face,
@@ -103,7 +105,8 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     hints: opened.hints,
     signal: context.signal,
     framesDone: (done) => done.forEach((f) => pool.release(f.data)),
-  })) {
+  });
+  for await (const batch of options.smoothing === "one_euro" ? smoothed(raw, opened.video, settings, context) : raw) {
     done += batch.count;
     context.progress?.(done, opened.expectedRows);
     yield batch;
@@ -112,6 +115,13 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     const rows = opened.hints.boxes.length / 5;
     if (done < rows) context.logger.warn(`${opened.video.path}: decoded ${done} frames, the bbox stream has ${rows} rows: wrote ${done} rows`);
   }
+}
+
+/** The one-euro smoothing stage (lib/calculators/landmarks_smoothing.ts), timed by the frames' presentation timestamps. */
+async function* smoothed(rows: AsyncIterable<RowBatch>, video: VideoInfo, settings: PredictSettings, context: HookContext): AsyncGenerator<RowBatch> {
+  const times = await frameTimes(video, { ffprobe: settings.tools?.ffprobe, signal: context.signal });
+  if (times.source === "index" && !video.isImage) context.logger.warn(`${video.path}: smoothing times the frames as index / ${+video.fps.toFixed(3)} fps: ${times.reason}`);
+  yield* smoothRowBatches(rows, video, times.at);
 }
 
 /** Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. */

@@ -167,6 +167,10 @@ describe("CLI run: bad options", () => {
     await assertCliFails(t, "thresh2", (c) => ["run", clip, "--bbox", bbox, "--out", c.out, "--min-score-thresh", "2"], ["min_score_thresh", /"2"/, /between 0 and 1/]);
   });
 
+  test("an unknown smoothing", async (t) => {
+    await assertCliFails(t, "smoothbogus", (c) => ["run", clip, "--bbox", bbox, "--out", c.out, "--smoothing", "kalman"], ["smoothing", /"kalman"/, /none, one_euro/]);
+  });
+
   test("an unknown device", async (t) => {
     await assertCliFails(t, "devbogus", (c) => ["run", clip, "--bbox", bbox, "--out", c.out, "--device", "tpu"], [/device/, /'tpu'/]);
   });

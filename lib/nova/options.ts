@@ -8,6 +8,8 @@ import { DEVICES, type Device } from "../inference/devices.js";
 
 export type FaceMeshDevice = Device;
 export type NoFaceFill = "zeros" | "nan";
+/** Landmark smoothing over time (lib/calculators/landmarks_smoothing.ts): none = MediaPipe's raw rows. */
+export type Smoothing = "none" | "one_euro";
 
 export interface FaceMeshOptions {
   /** A face counts as present when the landmark model's score is above this (0..1). */
@@ -19,6 +21,8 @@ export interface FaceMeshOptions {
   no_face: NoFaceFill;
   /** Bbox mode: take the ROI rotation from the previous frame's landmarks (MediaPipe's tracking rule); off: rotation 0 (or the keypoint stream's eye line). */
   tracking: boolean;
+  /** one_euro: FaceLandmarker's one-euro filter on the rows (time from the frame timestamps, reset when the face is lost). */
+  smoothing: Smoothing;
 }
 
 export interface ResolvedOptions {
@@ -36,7 +40,8 @@ export interface ResolvedOptions {
 export const MAX_BATCH_SIZE = 4096;
 
 const NO_FACE_FILLS: readonly NoFaceFill[] = ["zeros", "nan"];
-const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
+const SMOOTHINGS: readonly Smoothing[] = ["none", "one_euro"];
+const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking", "smoothing"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
 
 /**
  * Parses NOVA's older `optStr` form: "k=v;k2=v2". Values stay text (resolveOptions coerces them); whitespace
@@ -98,6 +103,7 @@ export function resolveOptions(trainer: Trainer, raw: Record<string, unknown>): 
     device: toChoice("device", value("device"), spec("device"), DEVICES),
     no_face: toChoice("no_face", value("no_face"), spec("no_face"), NO_FACE_FILLS),
     tracking: toBool("tracking", value("tracking")),
+    smoothing: toChoice("smoothing", value("smoothing"), spec("smoothing"), SMOOTHINGS),
   };
 
   const known = new Set<string>(KEYS);

@@ -91,7 +91,8 @@ interface ProbeOutput {
 /** Largest ffprobe JSON we accept (a file with thousands of streams would still fit). */
 const MAX_PROBE_OUTPUT = 16 << 20;
 
-function runFfprobe(bin: string, args: string[], signal?: AbortSignal): Promise<{ stdout: string; stderr: string; error?: Error }> {
+/** Runs ffprobe with `args`; resolves with what it printed and its error, if any (never rejects). */
+export function runFfprobe(bin: string, args: string[], signal?: AbortSignal): Promise<{ stdout: string; stderr: string; error?: Error }> {
   return new Promise((resolve) => {
     execFile(bin, args, { maxBuffer: MAX_PROBE_OUTPUT, signal, encoding: "utf8" }, (error, stdout, stderr) => {
       resolve({ stdout, stderr, error: error ?? undefined });

@@ -231,9 +231,10 @@ export async function decodeAll(file: string): Promise<{ info: VideoInfo; frames
  *           y/x mix-up cannot go unnoticed.
  *   intraOnly  every frame a key frame (-g 1): frames of similar size, so a truncated copy decodes part way.
  *   blackFrames  frame indices painted black (no face), e.g. [0, 1, 2, 8].
+ *   noise   strength of ffmpeg's temporal noise filter (noise=alls=N:allf=t: fresh noise every frame), e.g. 12.
  * A file ending in .png/.jpg gets one frame; anything else an H.264 video of `frames` frames.
  */
-export async function makeFaceClip(file: string, opts: { frames?: number; fps?: number; angle?: string; layout?: "square" | "wide"; intraOnly?: boolean; blackFrames?: readonly number[] }): Promise<string> {
+export async function makeFaceClip(file: string, opts: { frames?: number; fps?: number; angle?: string; layout?: "square" | "wide"; intraOnly?: boolean; blackFrames?: readonly number[]; noise?: number }): Promise<string> {
   const fps = opts.fps ?? 25;
   const geometry = opts.layout === "wide" ? "scale=360:360" : "scale=512:512";
   const pad = opts.layout === "wide" ? ",pad=640:360:220:0" : "";
@@ -246,7 +247,7 @@ export async function makeFaceClip(file: string, opts: { frames?: number; fps?: 
   await ffmpeg([
     "-loop", "1", "-framerate", String(fps), "-i", samplePhoto(),
     "-frames:v", String(opts.frames ?? 10),
-    "-vf", `${filter},format=yuv420p`,
+    "-vf", `${filter}${opts.noise ? `,noise=alls=${opts.noise}:allf=t` : ""},format=yuv420p`,
     "-c:v", "libx264", "-preset", "ultrafast", "-qp", "12", ...(opts.intraOnly ? ["-g", "1"] : []), file,
   ]);
   return file;
