@@ -50,6 +50,11 @@ test("config: flag beats DISCOVER_* env beats NOVA_SERVER_* env beats default", 
   assert.throws(() => resolveConfig({ jobs: 0 }, {}, cwd), /--jobs/);
   assert.throws(() => resolveConfig({ tlsCert: "c.pem" }, {}, cwd), /go together/);
   assert.throws(() => resolveConfig({ useTls: "maybe" }, {}, cwd), /not a boolean/);
+  // data_dir may list several folders, separated by ';' as DISCOVER_DATA_DIR does; relative ones resolve against cwd.
+  assert.deepEqual(d.dataDirs, ["/srv/nova/data"]);
+  const g = resolveConfig({}, { DISCOVER_DATA_DIR: "/mnt/nova;local ; " }, cwd);
+  assert.deepEqual(g.dataDirs, ["/mnt/nova", "/srv/nova/local"]);
+  assert.equal(g.dataDir, "/mnt/nova");
 });
 
 test("job ids of any Unicode become distinct, safe file names", () => {
