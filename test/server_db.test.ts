@@ -127,6 +127,8 @@ test("db: inputs and outputs over two sessions: files found across data dirs, ou
   assert.equal(r.log.match(/sessions fixture loaded/g)!.length, 1, "the module is loaded once for all sessions");
   assert.ok(!r.log.includes(s.tdb.password) && !r.summary.details.includes(s.tdb.password), "password masked");
   assert.deepEqual(s.tdb.unexpected(), []);
+  const commands = s.tdb.commands();
+  if (commands) t.diagnostic(`commands the stand-in answered: ${[...new Set(commands.map((c) => c.replace(/^[^.]*\./, "")))].join(", ")}`);
 });
 
 test("file: and db: entries mixed; an inactive db: output is not written", async (t) => {
