@@ -14,6 +14,7 @@ import { FaceMesh } from "./lib/pipeline.js";
 import { openInputs, predictRows, writeLandmarkStream, type OpenedInputs } from "./lib/job.js";
 import type { RowBatch } from "./lib/pipeline.js";
 import { parseDevices } from "./lib/inference/devices.js";
+import { NUM_LANDMARKS } from "./lib/types.js";
 
 export interface FaceMeshModel {
   mesh: FaceMesh;
@@ -64,6 +65,17 @@ export async function write(model: FaceMeshModel, prediction: FaceMeshPrediction
   const out = requireId(outputs, "landmarks", "output", model.manifest);
   const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows);
   context.logger.info(`${out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz`);
+}
+
+/**
+ * Dim labels NOVA stores with the output stream (its only output, so the id is not looked at): the row layout of
+ * lib/rows.ts, y0, x0, ..., y467, x467, then the face score.
+ */
+export function dimLabels(): string[] {
+  const labels: string[] = [];
+  for (let i = 0; i < NUM_LANDMARKS; i++) labels.push(`y${i}`, `x${i}`);
+  labels.push("confidence");
+  return labels;
 }
 
 export async function dispose(model: FaceMeshModel): Promise<void> {

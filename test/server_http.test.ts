@@ -130,7 +130,7 @@ test("missing fields, unknown jobs and bad requests get clear errors and leave t
   assert.equal(await client.status("missing-input"), ERROR);
   const db = seedForm("db-input");
   db.data = db.data.replace('"file:stream:ssiStream"', '"db:stream:SSIStream:feature;face;boundingbox"');
-  await expectError(await client.post("/process", db), 400, /NOVA's MongoDB, which this server does not support yet/);
+  await expectError(await client.post("/process", db), 400, /data entry 'face_bb' .*'name' must be a non-empty string/);
   await expectError(await client.post("/process", { ...seedForm("notjson"), data: "[{" }), 400, /field 'data' is not valid JSON/);
   const noRequired = seedForm("no-video");
   noRequired.data = JSON.stringify(JSON.parse(noRequired.data).filter((e: { id: string }) => e.id !== "input_data"));

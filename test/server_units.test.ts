@@ -50,6 +50,11 @@ test("config: flag beats DISCOVER_* env beats NOVA_SERVER_* env beats default", 
   assert.throws(() => resolveConfig({ jobs: 0 }, {}, cwd), /--jobs/);
   assert.throws(() => resolveConfig({ tlsCert: "c.pem" }, {}, cwd), /go together/);
   assert.throws(() => resolveConfig({ useTls: "maybe" }, {}, cwd), /not a boolean/);
+  // data_dir may list several folders, separated by ';' as DISCOVER_DATA_DIR does; relative ones resolve against cwd.
+  assert.deepEqual(d.dataDirs, ["/srv/nova/data"]);
+  const g = resolveConfig({}, { DISCOVER_DATA_DIR: "/mnt/nova;local ; " }, cwd);
+  assert.deepEqual(g.dataDirs, ["/mnt/nova", "/srv/nova/local"]);
+  assert.equal(g.dataDir, "/mnt/nova");
 });
 
 test("job ids of any Unicode become distinct, safe file names", () => {
@@ -121,7 +126,12 @@ test("data entries: file uris, uploads, request outputs, inactive outputs, refus
   assert.deepEqual(r.outputs, { output_stream: path.join(workDir, "out/stream.stream"), landmarks: path.join(ctx.resultDir, "landmarks.stream") });
 
   const one = (e: object) => resolveDataEntries(parseDataField(JSON.stringify([e])), ctx);
-  httpError(() => one({ src: "db:stream:SSIStream:feature;face;boundingbox", type: "input", id: "bb" }), 400, /MongoDB/);
+  httpError(() => one({ src: "db:stream:SSIStream:feature;face;boundingbox", type: "input", id: "bb" }), 400, /'bb'.*'name' must be a non-empty string/);
+  httpError(() => one({ src: "db:stream:SSIStream", type: "input", id: "bb", name: "x", role: "../up" }), 400, /'role' '\.\.\/up' must not contain/);
+  httpError(() => one({ src: "db:annotation:Discrete", type: "input", id: "a", name: "x", role: "r" }), 400, /db:annotation sources are not supported .*only db:stream/);
+  const dbEntry = { src: "db:stream:SSIStream:feature;face;boundingbox", type: "input", id: "face_bb", name: "blazeface", role: "subject" };
+  assert.deepEqual(one(dbEntry).db.inputs.map((e) => [e.id, e.name, e.role, e.src.specific]), [["face_bb", "blazeface", "subject", "feature;face;boundingbox"]]);
+  assert.deepEqual(one({ ...dbEntry, type: "output", active: false }).db.outputs, [], "an inactive db: output is dropped");
   httpError(() => one({ src: "file:stream:video", type: "input", id: "v", uri: "path/to/none.mp4" }), 400, /not found: .*path\/to\/none\.mp4/);
   httpError(() => one({ src: "file:stream:video", type: "input", id: "v", uri: "C:\\data\\a.mp4" }), 400, /Windows path/);
   httpError(() => one({ src: "url:stream:video", type: "input", id: "v", uri: "https://example.org/a.mp4" }), 400, /not supported/);
@@ -140,9 +150,14 @@ test("ids are checked against the manifest: aliases, required inputs", () => {
     ],
     outputs: [{ id: "landmarks", aliases: ["output_stream"], data: "stream:SSIStream" }],
   };
-  checkAgainstManifest({ inputs: { input_data: "/a" }, outputs: { output_stream: "/o" } }, io, "m");
-  httpError(() => checkAgainstManifest({ inputs: { face_bb: "/b" }, outputs: {} }, io, "m"), 400, /needs input 'data' or 'input_data'/);
-  httpError(() => checkAgainstManifest({ inputs: { data: "/a", input_data: "/b" }, outputs: {} }, io, "m"), 400, /both name 'data'/);
+  const noDb = { inputs: [], outputs: [] };
+  checkAgainstManifest({ inputs: { input_data: "/a" }, outputs: { output_stream: "/o" }, db: noDb }, io, "m");
+  httpError(() => checkAgainstManifest({ inputs: { face_bb: "/b" }, outputs: {}, db: noDb }, io, "m"), 400, /needs input 'data' or 'input_data'/);
+  httpError(() => checkAgainstManifest({ inputs: { data: "/a", input_data: "/b" }, outputs: {}, db: noDb }, io, "m"), 400, /both name 'data'/);
+  // A db: entry fills a slot like a file: entry (file: and db: mixed), and counts for the alias check too.
+  const dbVideo = { id: "data", name: "video", role: "subject", src: { origin: "db", superType: "stream", subType: "video", specific: "" } };
+  checkAgainstManifest({ inputs: { face_bb: "/b" }, outputs: {}, db: { inputs: [dbVideo], outputs: [] } }, io, "m");
+  httpError(() => checkAgainstManifest({ inputs: { input_data: "/a" }, outputs: {}, db: { inputs: [dbVideo], outputs: [] } }, io, "m"), 400, /both name 'data'/);
 });
 
 test("secrets are masked by name at any depth and scrubbed by value from free text", () => {

@@ -30,7 +30,7 @@ export function addServeOptions<T>(y: Argv<T>): Argv<T & ServeArgs> {
     .option("host", { type: "string", describe: `address to listen on; 0.0.0.0 exposes the server to the network (default ${DEFAULTS.host}; ${env("host")})` })
     .option("port", { type: "number", describe: `port, 0 = any free port (default ${DEFAULTS.port}; ${env("port")})` })
     .option("cml-dir", { type: "string", alias: "cml_dir", describe: `folder of modules, searched for **/*.trainer (default ${DEFAULTS.cmlDir}; ${env("cmlDir")})` })
-    .option("data-dir", { type: "string", alias: "data_dir", describe: `NOVA data folder (default ${DEFAULTS.dataDir}; ${env("dataDir")})` })
+    .option("data-dir", { type: "string", alias: "data_dir", describe: `NOVA data folder(s), several separated by ";" (default ${DEFAULTS.dataDir}; ${env("dataDir")})` })
     .option("cache-dir", { type: "string", alias: "cache_dir", describe: `cache, incl. the self-signed TLS certificate (default ${DEFAULTS.cacheDir}; ${env("cacheDir")})` })
     .option("tmp-dir", { type: "string", alias: "tmp_dir", describe: `uploads and request: results (default ${DEFAULTS.tmpDir}; ${env("tmpDir")})` })
     .option("log-dir", { type: "string", alias: "log_dir", describe: `job logs and the job database (default ${DEFAULTS.logDir}; ${env("logDir")})` })
@@ -80,7 +80,7 @@ export async function runServe(args: ServeArgs): Promise<void> {
   // One write, so a supervisor reading stdout sees the whole block at once.
   console.log(
     `facemesh NOVA server listening on ${server.url}\n` +
-      `  cml_dir ${c.cmlDir}\n  data_dir ${c.dataDir}\n  cache_dir ${c.cacheDir}\n  tmp_dir ${c.tmpDir}\n  log_dir ${c.logDir}\n  jobs ${c.jobs}` +
+      `  cml_dir ${c.cmlDir}\n  data_dir ${c.dataDirs.join(";")}\n  cache_dir ${c.cacheDir}\n  tmp_dir ${c.tmpDir}\n  log_dir ${c.logDir}\n  jobs ${c.jobs}` +
       (open ? "\n  note: listening on all interfaces; anyone who can reach this port can run jobs and read files the server can read" : ""),
   );
   const stop = (signal: string) => {

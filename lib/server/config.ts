@@ -14,7 +14,12 @@ export interface ServerConfig {
   host: string;
   port: number;
   cmlDir: string;
+  /** The first of dataDirs (where `db:` outputs go when no data folder holds the session yet). */
   dataDir: string;
+  /** NOVA's data folders (`--data-dir a;b`, as DISCOVER_DATA_DIR): `db:` inputs are looked for in this order. */
+  dataDirs: string[];
+  /** How long a job waits for NOVA's MongoDB to answer (server selection and connect) before it fails. */
+  dbTimeoutMs: number;
   cacheDir: string;
   tmpDir: string;
   logDir: string;
@@ -148,11 +153,20 @@ export function resolveConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, cwd: s
     throw new ConfigError("--tls-cert and --tls-key go together: give both, or neither for a self-signed certificate");
   }
   const memory = pick("jobMemoryMb", flags, env);
+  // DISCOVER splits its data dir on ';' on every platform (NOVA.md §8), so a POSIX path with ';' cannot be named.
+  const dataDirs = str("dataDir", DEFAULTS.dataDir)
+    .split(";")
+    .map((d) => d.trim())
+    .filter((d) => d !== "")
+    .map((d) => path.resolve(cwd, d));
+  if (dataDirs.length === 0) dataDirs.push(path.resolve(cwd, DEFAULTS.dataDir));
   return {
     host: str("host", DEFAULTS.host),
     port: int("port", DEFAULTS.port, 0, 65535),
     cmlDir: dir("cmlDir", DEFAULTS.cmlDir),
-    dataDir: dir("dataDir", DEFAULTS.dataDir),
+    dataDir: dataDirs[0],
+    dataDirs,
+    dbTimeoutMs: 10_000,
     cacheDir: dir("cacheDir", DEFAULTS.cacheDir),
     tmpDir: dir("tmpDir", DEFAULTS.tmpDir),
     logDir: dir("logDir", DEFAULTS.logDir),

@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { JobRequest } from "../nova/hooks.js";
 import type { ServerConfig } from "./config.js";
+import type { DbPlan } from "./db_sources.js";
 import { JobLog } from "./job_log.js";
 import { discoverTime, JobStatus, type JobRecord, type JobStore } from "./job_store.js";
 import { isWorkerMessage, type RunMessage, type WorkerMessage } from "./worker_protocol.js";
@@ -19,6 +20,8 @@ export interface QueuedJob {
   /** Environment variables the module may see besides the basic ones (manifest permissions.env). */
   envAllow: string[];
   log: JobLog;
+  /** NOVA database sessions to run on (`db:` entries); holds dbPassword, so it goes only to the job's process. */
+  db?: DbPlan;
 }
 
 interface Running {
@@ -115,7 +118,7 @@ export class JobManager {
         resolveExit();
       });
     });
-    const msg: RunMessage = { type: "run", entryPath: job.entryPath, request: job.request };
+    const msg: RunMessage = { type: "run", entryPath: job.entryPath, request: job.request, db: job.db };
     child.send(msg, (err) => {
       if (err) job.log.error(`could not hand the job to its process: ${err.message}`);
     });

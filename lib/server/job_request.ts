@@ -7,6 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { IoSpec } from "../nova/manifest.js";
 import { resolveIoIds } from "../nova/manifest.js";
+import { dbEntryOf, type DbEntry } from "./db_sources.js";
 import { HttpError } from "./http_error.js";
 import { safeFileLabel } from "./job_names.js";
 
@@ -105,6 +106,8 @@ export interface ResolveContext {
 export interface ResolvedData {
   inputs: Record<string, string>;
   outputs: Record<string, string>;
+  /** `db:` entries: their files depend on the session and the database (db_job.ts resolves them per session). */
+  db: { inputs: DbEntry[]; outputs: DbEntry[] };
 }
 
 /** Extension for a `request:` output without a uri, from its data type. */
@@ -139,18 +142,19 @@ function filePathOf(entry: DataEntry, ctx: ResolveContext, what: string): string
 
 /**
  * The paths of a job's data entries. Inactive entries are skipped; inputs must exist; `request:` outputs go to
- * the job's result folder; `db:` and `url:` sources are refused with a reason.
+ * the job's result folder; `db:` entries are collected for db_job.ts; `url:` sources are refused with a reason.
  */
 export function resolveDataEntries(entries: DataEntry[], ctx: ResolveContext): ResolvedData {
   const inputs: Record<string, string> = {};
   const outputs: Record<string, string> = {};
   const usedNames = new Set<string>();
+  const db: ResolvedData["db"] = { inputs: [], outputs: [] };
   for (const entry of entries) {
     const what = `data entry '${entry.id}' (${entry.type}, src ${entry.src})`;
     if (!isActive(entry.active)) continue;
     const src = parseSrc(entry.src);
     const target = entry.type === "input" ? inputs : outputs;
-    if (entry.id in target) throw new HttpError(400, `${what}: id '${entry.id}' appears twice among the ${entry.type}s`, "data");
+    if (entry.id in target || db[`${entry.type}s`].some((e) => e.id === entry.id)) throw new HttpError(400, `${what}: id '${entry.id}' appears twice among the ${entry.type}s`, "data");
     let file: string;
     switch (src.origin) {
       case "file":
@@ -173,11 +177,8 @@ export function resolveDataEntries(entries: DataEntry[], ctx: ResolveContext): R
         }
         break;
       case "db":
-        throw new HttpError(
-          400,
-          `${what}: db: sources need NOVA's MongoDB, which this server does not support yet; send file: entries (or upload the files) instead`,
-          "data",
-        );
+        db[`${entry.type}s`].push(dbEntryOf(entry, src, what));
+        continue;
       case "url":
         throw new HttpError(400, `${what}: url: sources are not supported (this server does not download); upload the file instead`, "data");
       default:
@@ -189,15 +190,17 @@ export function resolveDataEntries(entries: DataEntry[], ctx: ResolveContext): R
     }
     target[entry.id] = file;
   }
-  return { inputs, outputs };
+  return { inputs, outputs, db };
 }
 
 /** Checks the ids against the module's manifest: no slot named twice (id + alias), required inputs present. */
 export function checkAgainstManifest(resolved: ResolvedData, io: { inputs: IoSpec[]; outputs: IoSpec[] }, moduleName: string): void {
   let canonicalInputs: Record<string, string>;
   try {
-    canonicalInputs = resolveIoIds(io.inputs, resolved.inputs);
-    resolveIoIds(io.outputs, resolved.outputs);
+    // A db: entry fills its slot as a file: entry does; its path is known only per session.
+    const withDb = (files: Record<string, string>, dbEntries: DbEntry[]) => ({ ...files, ...Object.fromEntries(dbEntries.map((e) => [e.id, `db:${e.name}`])) });
+    canonicalInputs = resolveIoIds(io.inputs, withDb(resolved.inputs, resolved.db.inputs));
+    resolveIoIds(io.outputs, withDb(resolved.outputs, resolved.db.outputs));
   } catch (err) {
     throw new HttpError(400, `module ${moduleName}: ${(err as Error).message}`, "data");
   }

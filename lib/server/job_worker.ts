@@ -6,6 +6,7 @@
  */
 import { pathToFileURL } from "node:url";
 import type { HookContext, NovaModule } from "../nova/hooks.js";
+import { runOnSessions } from "./db_job.js";
 import type { RunMessage, WorkerMessage } from "./worker_protocol.js";
 
 /** After SIGTERM the module gets this long to notice the aborted signal and clean up, then the process exits. */
@@ -52,6 +53,11 @@ async function run(msg: RunMessage): Promise<void> {
     signal: controller.signal,
   };
   const request = msg.request;
+  if (msg.db) {
+    // Progress is sessions done / sessions (NOVA.md §8); a module's per-frame progress would overwrite it.
+    const sessionContext: HookContext = { ...context, progress: undefined };
+    return runOnSessions(mod, request, msg.db, sessionContext, (done, total) => void send({ type: "progress", done, total }));
+  }
   const model = await mod.load(request, context);
   try {
     const prediction = await mod.predict(model, request, context);

@@ -23,6 +23,7 @@ import { HttpError } from "./http_error.js";
 import { JobLog } from "./job_log.js";
 import { JobManager } from "./job_manager.js";
 import { MAX_JOB_ID_LENGTH, safeJobName } from "./job_names.js";
+import { parseDbPlan, type DbPlan } from "./db_sources.js";
 import { checkAgainstManifest, mergeOptions, parseDataField, resolveDataEntries } from "./job_request.js";
 import { discoverTime, JobStatus, JobStore, type JobRecord } from "./job_store.js";
 import { summarize } from "./job_view.js";
@@ -148,6 +149,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     let mod: LoadedModule;
     let options: Record<string, unknown>;
     let resolved;
+    let db: DbPlan | undefined;
     try {
       requireField(fields, "trainerFilePath");
       requireField(fields, "data");
@@ -157,6 +159,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await rm(resultDir, { recursive: true, force: true }); // results of an earlier job with this id
       resolved = resolveDataEntries(entries, { workDir: config.workDir, tmpDir: config.tmpDir, resultDir });
       checkAgainstManifest(resolved, mod.manifest.io, mod.manifest.name);
+      if (resolved.db.inputs.length + resolved.db.outputs.length > 0) db = parseDbPlan(fields, resolved.db, config, Object.keys(resolved.outputs).length > 0);
       for (const file of Object.values(resolved.outputs)) await mkdir(path.dirname(file), { recursive: true });
     } catch (err) {
       if (err instanceof HttpError) {
@@ -179,6 +182,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       request: { trainerPath: mod.trainerPath, options, inputs: resolved.inputs, outputs: resolved.outputs },
       envAllow: mod.manifest.permissions.env ?? [],
       log,
+      db,
     });
     return generated ? { success: "True", jobID: jobKey } : { success: "True" };
   }
