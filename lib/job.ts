@@ -11,6 +11,7 @@ import { FramePool } from "./video/frame_pool.js";
 import { readBboxStream, readKeypointStream } from "./ssi/bbox.js";
 import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
+import { hintRows } from "./pipeline/box_rois.js";
 import type { FaceMeshOptions } from "./nova/options.js";
 import { ROW_DIM } from "./types.js";
 
@@ -109,7 +110,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     yield batch;
   }
   if (opened.hints) {
-    const rows = opened.hints.boxes.length / 5;
+    const rows = hintRows(opened.hints);
     if (done < rows) context.logger.warn(`${opened.video.path}: decoded ${done} frames, the bbox stream has ${rows} rows: wrote ${done} rows`);
   }
 }

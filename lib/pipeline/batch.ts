@@ -1,0 +1,130 @@
+/**
+ * One batch of frames to rows (the scheduler's BatchJob): ROIs from the bbox rows or from the detector, landmarks
+ * through the LandmarkStage (frame by frame with tracking, else the whole batch in one call), then rows.
+ * Buffers are allocated once per run, one set per scheduler slot.
+ */
+import type { RgbImage } from "../types.js";
+import { roiFromDetection } from "../calculators/detection_to_roi.js";
+import type { Padding } from "../calculators/letterbox.js";
+import type { FaceDetector, DetectorOutputs } from "../inference/face_detector.js";
+import type { LandmarkOutputs } from "../inference/landmark_model.js";
+import type { NoFaceValue } from "../rows.js";
+import { planFromHints, type BoxHints } from "./box_rois.js";
+import { SKIP, SKIPPED, resultRows, type FramePlan, type FrameResult } from "./frame_result.js";
+import type { LandmarkStage } from "./landmark_stage.js";
+import type { RowBatch } from "./scheduler.js";
+import { timed, waited, type TimingRecorder } from "./timing.js";
+import { carriedRotation, trackFrames, type TrackState, type TrackedFrame } from "./tracking.js";
+
+export interface BatchSettings {
+  batchSize: number;
+  minScore: number;
+  noFace: NoFaceValue;
+  tracking: boolean;
+  hints?: BoxHints;
+}
+
+/** Buffers of one batch in flight. */
+interface BatchBuffers {
+  landmarkInput: Float32Array;
+  /** The landmark model's outputs, written in place by the inference threads. */
+  landmarkOutput: LandmarkOutputs;
+  /** Letterboxed frames for the detector (detection mode only). */
+  detectorInput: Float32Array | null;
+  detectorOutput: DetectorOutputs | null;
+  /** One landmark array per batch slot. */
+  points: Float32Array[];
+}
+
+export class BatchRunner {
+  private readonly buffers: BatchBuffers[];
+
+  constructor(
+    private readonly stage: LandmarkStage,
+    /** Null in bbox mode. */
+    private readonly detector: FaceDetector | null,
+    private readonly settings: BatchSettings,
+    private readonly timer: TimingRecorder,
+  ) {
+    const { batchSize } = settings;
+    // Two sets: one batch in the model while the next is prepared.
+    this.buffers = [0, 1].map(() => ({
+      landmarkInput: stage.allocateInput(Math.max(batchSize, 2)),
+      landmarkOutput: stage.allocateOutputs(Math.max(batchSize, 2)),
+      detectorInput: detector ? detector.allocateInput(batchSize) : null,
+      detectorOutput: detector ? detector.allocateOutputs(batchSize) : null,
+      points: Array.from({ length: batchSize }, () => stage.allocatePoints()),
+    }));
+  }
+
+  /** The scheduler's BatchJob. */
+  readonly process = async (frames: RgbImage[], firstFrame: number, slot: 0 | 1, previous: Promise<TrackState>): Promise<{ batch: RowBatch; state: TrackState }> => {
+    const n = frames.length;
+    const { hints, minScore } = this.settings;
+    const buffers = this.buffers[slot];
+    const plans = hints ? frames.map((f, i) => planFromHints(hints, firstFrame + i, f)) : await this.detect(frames, buffers);
+    let results: FrameResult[];
+    let state: TrackState;
+    if (this.settings.tracking && hints !== undefined) {
+      ({ results, state } = await this.track(frames, plans, await previous, buffers));
+    } else {
+      results = await this.landmarks(frames, plans, buffers);
+      state = { rotation: carriedRotation(results[n - 1], frames[n - 1].width, frames[n - 1].height, minScore), spec: 0 };
+    }
+    const rows = timed(this.timer, "postMs", () => resultRows(results, minScore, this.settings.noFace));
+    this.timer.count("frames", n);
+    this.timer.count("batches");
+    return { batch: { rows, count: n, firstFrame }, state };
+  };
+
+  /** Static mode: the most confident detection of each frame, its ROI rotated by its eyes. */
+  private async detect(frames: RgbImage[], buffers: BatchBuffers): Promise<FramePlan[]> {
+    const detector = this.detector!;
+    const input = buffers.detectorInput!;
+    const paddings: Padding[] = timed(this.timer, "cropMs", () => frames.map((img, i) => detector.prepare(img, input, i)));
+    const { detections, ms } = await detector.runTimed(input, frames.length, paddings, buffers.detectorOutput!);
+    this.timer.add("detectorModelMs", ms);
+    this.timer.count("detectorFrames", frames.length);
+    return timed(this.timer, "postMs", () =>
+      frames.map((f, i): FramePlan => {
+        const best = detections[i][0];
+        return best ? { kind: "roi", roi: roiFromDetection(best, f.width, f.height), tracked: false } : SKIP;
+      }),
+    );
+  }
+
+  /** Tracking: frame by frame (tracking.ts), crops and outputs alternating between two slots of the batch buffers. */
+  private track(frames: RgbImage[], plans: FramePlan[], start: TrackState, buffers: BatchBuffers): Promise<{ results: FrameResult[]; state: TrackState }> {
+    const tracked: TrackedFrame[] = frames.map((f, i) => ({ width: f.width, height: f.height, plan: plans[i] }));
+    return trackFrames(tracked, start, this.settings.minScore, {
+      crop: (i, roi, slot) => timed(this.timer, "cropMs", () => this.stage.crop(frames[i], roi, buffers.landmarkInput, slot)),
+      // Outputs in slot `slot` too: frame i's are read (finish) before frame i+2 reuses the slot.
+      infer: (slot) => this.stage.infer(buffers.landmarkInput, 1, buffers.landmarkOutput, slot),
+      finish: async (i, roi, call) => {
+        const out = await waited(this.timer, "modelWaitMs", call);
+        this.timer.add("landmarkModelMs", out.ms);
+        this.timer.count("landmarkCrops");
+        return timed(this.timer, "postMs", () => this.stage.project(out, 0, roi, frames[i], buffers.points[i]));
+      },
+      recropped: () => this.timer.count("trackingRecrops"),
+    });
+  }
+
+  /** Without tracking: every frame with a ROI in one model call. */
+  private async landmarks(frames: RgbImage[], plans: FramePlan[], buffers: BatchBuffers): Promise<FrameResult[]> {
+    const results: FrameResult[] = new Array<FrameResult>(frames.length).fill(SKIPPED);
+    const which = plans.flatMap((p, i) => (p.kind === "roi" ? [{ i, roi: p.roi }] : []));
+    if (which.length === 0) return results;
+    const input = buffers.landmarkInput;
+    timed(this.timer, "cropMs", () => which.forEach(({ i, roi }, slot) => this.stage.crop(frames[i], roi, input, slot)));
+    const out = await this.stage.infer(input, which.length, buffers.landmarkOutput);
+    this.timer.add("landmarkModelMs", out.ms);
+    this.timer.count("landmarkCrops", which.length);
+    timed(this.timer, "postMs", () =>
+      which.forEach(({ i, roi }, slot) => {
+        results[i] = { kind: "landmarks", roi, landmarks: this.stage.project(out, slot, roi, frames[i], buffers.points[i]) };
+      }),
+    );
+    return results;
+  }
+}
