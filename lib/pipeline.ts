@@ -2,14 +2,16 @@
  * The one pipeline, its public front. Video frames and bbox rows flow to ROIs, to 192x192 tensors, through the
  * model, to landmarks, to SSI rows:
  *
- *   frames ─┬─ bbox row (+ keypoint row | previous frame's landmarks) ─ roiFromBox ──────┐
- *           └─ (no bbox stream) letterbox ─ BlazeFace ─ NMS ─ roiFromDetection ──────────┴─ imageToTensor ─
- *           face_landmark ─ sigmoid(flag), projectLandmarks ─ rows (y,x pairs + score)
+ *   frames ─┬─ bbox row (+ keypoint row | previous landmarks' eye line | BlazeFace's eyes) ─ roiFromBox ─┐
+ *           ├─ (video mode) previous frame's landmarks ─ roiFromLandmarks ─────────────────────────────┤
+ *           └─ (static mode; video mode without a track) BlazeFace ─ NMS ─ roiFromDetection ───────────┴─
+ *           imageToTensor ─ face_landmark ─ sigmoid(flag), projectLandmarks ─ rows (y,x pairs + score)
  *
  * The rooms behind it (lib/pipeline/):
  *   scheduler.ts       batches, read-ahead, double buffers, frame hand-back (RunOptions.framesDone)
- *   batch.ts           one batch: ROIs (bbox rows or detector), landmarks, rows
+ *   batch.ts           one batch in one of the three modes (static, video, bbox): ROIs, landmarks, rows
  *   tracking.ts        the tracking state machine (rotation, re-crop decision, track lost), model injected
+ *   face_finder.ts     where a track starts: BlazeFace, at the other quarter turns when upright finds nothing
  *   landmark_stage.ts  the seam around the landmark model: crop, infer, project
  *   box_rois.ts        ROIs from bbox and keypoint rows
  *   frame_result.ts    per-frame plans and results, rows
@@ -25,14 +27,14 @@ import { LandmarkModel } from "./inference/landmark_model.js";
 import type { Device, SessionSettings, SessionThread } from "./inference/session.js";
 import type { NoFaceValue } from "./rows.js";
 import { hintRows, type BoxHints } from "./pipeline/box_rois.js";
-import { BatchRunner } from "./pipeline/batch.js";
+import { BatchRunner, needsDetector, pipelineMode, type PipelineMode } from "./pipeline/batch.js";
 import { LandmarkStage } from "./pipeline/landmark_stage.js";
 import { ReusableBuffer, scheduleBatches, type RowBatch } from "./pipeline/scheduler.js";
 import { RunTimer, type PipelineTiming } from "./pipeline/timing.js";
 import { NO_TRACK, TRACKING_TOLERANCE } from "./pipeline/tracking.js";
 
-export type { BoxHints, PipelineTiming, RowBatch };
-export { TRACKING_TOLERANCE };
+export type { BoxHints, PipelineMode, PipelineTiming, RowBatch };
+export { TRACKING_TOLERANCE, pipelineMode };
 
 /** MediaPipe keeps a face when its landmark score is strictly above this (the solution's min_tracking_confidence). */
 export const DEFAULT_MIN_SCORE = 0.5;
@@ -67,9 +69,14 @@ export interface RunOptions {
   /** Rows with score <= minScore carry the score but no landmarks. */
   minScore: number;
   noFace: NoFaceValue;
-  /** Rotation from the previous frame's landmarks (bbox mode). */
+  /**
+   * Without a bbox stream: video mode (true: the detector only when no face is tracked, each ROI from the previous
+   * frame's landmarks) or static mode (false: the detector on every frame). With one: each ROI's rotation from
+   * the previous frame's landmarks and, where a track starts, from the detector's eyes (true), or rotation 0 /
+   * the keypoint row's eyes (false). See lib/pipeline/batch.ts.
+   */
   tracking: boolean;
-  /** Absent: find faces with the detector (static mode: detection on every frame, the most confident face). */
+  /** Bbox mode: the ROIs' centres and sizes from these rows. Absent: faces come from the detector. */
   hints?: BoxHints;
   signal?: AbortSignal;
   /**
@@ -156,7 +163,7 @@ export class FaceMesh {
     const { batchSize, hints } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch_size must be a positive integer, got ${batchSize}`);
     const timer = new RunTimer(batchSize);
-    const detector = hints ? null : await this.faceDetector();
+    const detector = needsDetector(options) ? await this.faceDetector() : null;
     const runner = new BatchRunner(this.stage, detector, options, timer);
     yield* scheduleBatches(
       frames,

@@ -46,6 +46,8 @@ function fakeOps(angles: readonly number[], scores: readonly number[], offset = 
     infer: async (slot: number) => slot,
     finish: async (frame: number) => faceAt(angles[frame + offset]!, scores[frame + offset]!),
     recropped: () => void ops.recrops++,
+    // The detector: no face, so a track starts at the preferred turn's rotation (0).
+    startTrack: async () => null,
   };
   return ops;
 }

@@ -1,6 +1,9 @@
 /**
- * One batch of frames to rows (the scheduler's BatchJob): ROIs from the bbox rows or from the detector, landmarks
- * through the LandmarkStage (frame by frame with tracking, else the whole batch in one call), then rows.
+ * One batch of frames to rows (the scheduler's BatchJob), in one of three modes:
+ *   static  no bbox stream, tracking off: the detector on every frame (one call per batch), the most confident
+ *           face's ROI, the whole batch through the landmark model in one call (MediaPipe's static_image_mode);
+ *   video   no bbox stream, tracking on: tracking.ts followFaces, the detector only when no face is tracked;
+ *   bbox    ROIs from the bbox rows; with tracking, their rotation from tracking.ts trackFrames, frame by frame.
  * Buffers are allocated once per run, one set per scheduler slot.
  */
 import type { RgbImage } from "../types.js";
@@ -14,7 +17,10 @@ import { SKIP, SKIPPED, resultRows, type FramePlan, type FrameResult } from "./f
 import type { LandmarkStage } from "./landmark_stage.js";
 import type { RowBatch } from "./scheduler.js";
 import { timed, waited, type TimingRecorder } from "./timing.js";
-import { carriedRotation, trackFrames, type TrackState, type TrackedFrame } from "./tracking.js";
+import { carriedRotation, followFaces, trackFrames, type TrackState, type TrackedFrame, type TrackingOps } from "./tracking.js";
+import { FaceFinder } from "./face_finder.js";
+import type { LandmarkBatch } from "../inference/landmark_model.js";
+import type { Roi } from "../types.js";
 
 export interface BatchSettings {
   batchSize: number;
@@ -36,23 +42,41 @@ interface BatchBuffers {
   points: Float32Array[];
 }
 
+export type PipelineMode = "static" | "video" | "bbox";
+
+export function pipelineMode(settings: Pick<BatchSettings, "hints" | "tracking">): PipelineMode {
+  return settings.hints ? "bbox" : settings.tracking ? "video" : "static";
+}
+
+/** Whether a run in these settings needs the detector: static and video mode, and bbox mode where tracks start. */
+export function needsDetector(settings: Pick<BatchSettings, "hints" | "tracking">): boolean {
+  return !settings.hints || settings.tracking;
+}
+
 export class BatchRunner {
   private readonly buffers: BatchBuffers[];
+  private readonly mode: PipelineMode;
+  /** Where tracks start (video mode, bbox mode with tracking). */
+  private readonly finder: FaceFinder | null;
 
   constructor(
     private readonly stage: LandmarkStage,
-    /** Null in bbox mode. */
+    /** Present when needsDetector(settings). */
     private readonly detector: FaceDetector | null,
     private readonly settings: BatchSettings,
     private readonly timer: TimingRecorder,
   ) {
     const { batchSize } = settings;
+    this.mode = pipelineMode(settings);
+    if (needsDetector(settings) && !detector) throw new Error(`BatchRunner: ${this.mode} mode needs the detector`);
+    this.finder = detector && settings.tracking ? new FaceFinder(detector, timer) : null;
+    const batchDetector = this.mode === "static" ? detector : null;
     // Two sets: one batch in the model while the next is prepared.
     this.buffers = [0, 1].map(() => ({
       landmarkInput: stage.allocateInput(Math.max(batchSize, 2)),
       landmarkOutput: stage.allocateOutputs(Math.max(batchSize, 2)),
-      detectorInput: detector ? detector.allocateInput(batchSize) : null,
-      detectorOutput: detector ? detector.allocateOutputs(batchSize) : null,
+      detectorInput: batchDetector ? batchDetector.allocateInput(batchSize) : null,
+      detectorOutput: batchDetector ? batchDetector.allocateOutputs(batchSize) : null,
       points: Array.from({ length: batchSize }, () => stage.allocatePoints()),
     }));
   }
@@ -62,14 +86,18 @@ export class BatchRunner {
     const n = frames.length;
     const { hints, minScore } = this.settings;
     const buffers = this.buffers[slot];
-    const plans = hints ? frames.map((f, i) => planFromHints(hints, firstFrame + i, f)) : await this.detect(frames, buffers);
     let results: FrameResult[];
     let state: TrackState;
-    if (this.settings.tracking && hints !== undefined) {
-      ({ results, state } = await this.track(frames, plans, await previous, buffers));
+    if (this.mode === "video") {
+      ({ results, state } = await followFaces(frames, await previous, minScore, this.trackingOps(frames, buffers)));
+    } else if (this.mode === "bbox" && this.settings.tracking) {
+      const plans = frames.map((f, i) => planFromHints(hints!, firstFrame + i, f));
+      const tracked: TrackedFrame[] = frames.map((f, i) => ({ width: f.width, height: f.height, plan: plans[i] }));
+      ({ results, state } = await trackFrames(tracked, await previous, minScore, this.trackingOps(frames, buffers)));
     } else {
+      const plans = hints ? frames.map((f, i) => planFromHints(hints, firstFrame + i, f)) : await this.detect(frames, buffers);
       results = await this.landmarks(frames, plans, buffers);
-      state = { rotation: carriedRotation(results[n - 1], frames[n - 1].width, frames[n - 1].height, minScore), spec: 0 };
+      state = { rotation: carriedRotation(results[n - 1], frames[n - 1].width, frames[n - 1].height, minScore), spec: 0, roi: null, turn: null };
     }
     const rows = timed(this.timer, "postMs", () => resultRows(results, minScore, this.settings.noFace));
     this.timer.count("frames", n);
@@ -93,10 +121,9 @@ export class BatchRunner {
     );
   }
 
-  /** Tracking: frame by frame (tracking.ts), crops and outputs alternating between two slots of the batch buffers. */
-  private track(frames: RgbImage[], plans: FramePlan[], start: TrackState, buffers: BatchBuffers): Promise<{ results: FrameResult[]; state: TrackState }> {
-    const tracked: TrackedFrame[] = frames.map((f, i) => ({ width: f.width, height: f.height, plan: plans[i] }));
-    return trackFrames(tracked, start, this.settings.minScore, {
+  /** The model as tracking drives it: crops and outputs alternating between two slots of the batch buffers. */
+  private trackingOps(frames: RgbImage[], buffers: BatchBuffers): TrackingOps<LandmarkBatch> {
+    return {
       crop: (i, roi, slot) => timed(this.timer, "cropMs", () => this.stage.crop(frames[i], roi, buffers.landmarkInput, slot)),
       // Outputs in slot `slot` too: frame i's are read (finish) before frame i+2 reuses the slot.
       infer: (slot) => this.stage.infer(buffers.landmarkInput, 1, buffers.landmarkOutput, slot),
@@ -107,7 +134,16 @@ export class BatchRunner {
         return timed(this.timer, "postMs", () => this.stage.project(out, 0, roi, frames[i], buffers.points[i]));
       },
       recropped: () => this.timer.count("trackingRecrops"),
-    });
+      startTrack: async (i, near, turn) => {
+        const f = frames[i];
+        const found = await this.finder!.find(f, near ? { kind: "box", roi: near } : { kind: "frame" }, turn);
+        if (!found) return null;
+        const roi: Roi = near
+          ? { ...near, rotation: roiFromDetection(found.detection, f.width, f.height).rotation }
+          : roiFromDetection(found.detection, f.width, f.height);
+        return { roi, turn: found.turn };
+      },
+    };
   }
 
   /** Without tracking: every frame with a ROI in one model call. */
