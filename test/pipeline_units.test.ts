@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { FaceLandmarks, RgbImage, Roi } from "../lib/types.js";
 import { NUM_LANDMARKS, ROW_DIM } from "../lib/types.js";
-import { NO_TRACK, TRACKING_TOLERANCE, trackFrames, type TrackState, type TrackedFrame, type TrackingOps } from "../lib/pipeline/tracking.js";
+import { NO_TRACK, TRACKING_TOLERANCE, followFaces, trackFrames, type TrackState, type TrackedFrame, type TrackingOps } from "../lib/pipeline/tracking.js";
+import { roiFromLandmarks } from "../lib/calculators/landmarks_to_roi.js";
+import type { QuarterTurn } from "../lib/calculators/turned_region.js";
 import { scheduleBatches, ReusableBuffer, type RowBatch } from "../lib/pipeline/scheduler.js";
 import { NO_TIMING } from "../lib/pipeline/timing.js";
 
@@ -119,6 +121,61 @@ describe("tracking state machine (fake model)", () => {
       }
       assert.deepEqual(finalRotations(crops, angles.length), finalRotations(whole.crops, angles.length), `batch size ${size}`);
     }
+  });
+});
+
+describe("video mode state machine (fake model and detector)", () => {
+  // Frame i: the face's eye line at angles[i], landmark score scores[i]; the detector finds a face on the frames
+  // in `detectable` (at quarter turn `turnFound`).
+  const angles = [0, 2, 4, 6, 8, 10, 12, 14].map((d) => d * DEG);
+  const scores = [0.9, 0.9, 0.9, 0.3, 0.9, 0.9, 0.9, 0.9];
+
+  function videoOps(detectable: ReadonlySet<number>, turnFound: QuarterTurn = 0) {
+    const base = fakeOps(angles, scores);
+    const detections: Array<{ frame: number; preferred: QuarterTurn | null }> = [];
+    const ops: TrackingOps<number> = {
+      ...base,
+      startTrack: async (frame, near, preferred) => {
+        assert.equal(near, null, "video mode searches the whole frame");
+        detections.push({ frame, preferred });
+        return detectable.has(frame) ? { roi: { cx: 200, cy: 150, width: 90, height: 90, rotation: 0.5 }, turn: turnFound } : null;
+      },
+    };
+    return { ops, crops: base.crops, detections };
+  }
+  const sizes = angles.map(() => ({ width: W, height: H }));
+
+  test("the detector runs only without a track; each next ROI comes from the landmarks; score <= min loses the track for that frame", async () => {
+    const { ops, crops, detections } = videoOps(new Set([0, 4, 5]));
+    const { results, state } = await followFaces(sizes, NO_TRACK, 0.5, ops);
+    // Frame 0: detection. 1-3: tracked. Frame 3 scores 0.3: the track is lost, frame 4 detects again.
+    assert.deepEqual(detections.map((d) => d.frame), [0, 4]);
+    const rotations = finalRotations(crops, angles.length);
+    assert.ok(Math.abs(rotations[0]! - 0.5) < 1e-9, "frame 0 at the detection's rotation");
+    for (const i of [1, 2, 3, 5, 6, 7]) {
+      const prev = results[i - 1]!;
+      assert.equal(prev.kind, "landmarks");
+      const want = prev.kind === "landmarks" ? roiFromLandmarks(prev.landmarks.points, W, H) : null;
+      assert.ok(Math.abs(rotations[i]! - want!.rotation) < 1e-9, `frame ${i}: the previous frame's eye line`);
+    }
+    assert.ok(Math.abs(rotations[4]! - 0.5) < 1e-9, "frame 4 at the new detection's rotation");
+    assert.equal(results[3]!.kind === "landmarks" && results[3]!.landmarks.score, 0.3, "frame 3 keeps its score (its row has no landmarks)");
+    assert.ok(state.roi !== null && Math.abs(state.rotation! - angles[7]!) < 1e-5, "the track carries on past the batch");
+  });
+
+  test("no detection: the frame is skipped and the next one detects again; the turn that held is preferred afterwards", async () => {
+    const { ops, detections } = videoOps(new Set([2]), 1);
+    const { results, state } = await followFaces(sizes.slice(0, 3), NO_TRACK, 0.5, ops);
+    assert.deepEqual(results.map((r) => r.kind), ["skipped", "skipped", "landmarks"]);
+    assert.deepEqual(detections, [{ frame: 0, preferred: null }, { frame: 1, preferred: null }, { frame: 2, preferred: null }]);
+    assert.equal(state.turn, 1, "the track held at turn 1");
+    // A turn whose track fails its score is not preferred.
+    const failing = videoOps(new Set([0]), 2);
+    const after = await followFaces(sizes.slice(0, 1), { ...NO_TRACK, turn: 1 }, 0.5, { ...failing.ops, finish: async () => faceAt(0, 0.1) });
+    assert.deepEqual(failing.detections, [{ frame: 0, preferred: 1 }]);
+    assert.equal(after.results[0]!.kind, "landmarks");
+    assert.equal(after.state.turn, 1);
+    assert.equal(after.state.roi, null);
   });
 });
 
