@@ -6,21 +6,19 @@
  *   bbox    ROIs from the bbox rows; with tracking, their rotation from tracking.ts trackFrames, frame by frame.
  * Buffers are allocated once per run, one set per scheduler slot.
  */
-import type { RgbImage } from "../types.js";
+import type { RgbImage, Roi } from "../types.js";
 import { roiFromDetection } from "../calculators/detection_to_roi.js";
 import type { Padding } from "../calculators/letterbox.js";
 import type { FaceDetector, DetectorOutputs } from "../inference/face_detector.js";
-import type { LandmarkOutputs } from "../inference/landmark_model.js";
+import type { LandmarkBatch, LandmarkOutputs } from "../inference/landmark_model.js";
 import type { NoFaceValue } from "../rows.js";
 import { planFromHints, type BoxHints } from "./box_rois.js";
+import { FaceFinder } from "./face_finder.js";
 import { SKIP, SKIPPED, resultRows, type FramePlan, type FrameResult } from "./frame_result.js";
 import type { LandmarkStage } from "./landmark_stage.js";
 import type { RowBatch } from "./scheduler.js";
 import { timed, waited, type TimingRecorder } from "./timing.js";
 import { carriedRotation, followFaces, trackFrames, type TrackState, type TrackedFrame, type TrackingOps } from "./tracking.js";
-import { FaceFinder } from "./face_finder.js";
-import type { LandmarkBatch } from "../inference/landmark_model.js";
-import type { Roi } from "../types.js";
 
 export interface BatchSettings {
   batchSize: number;

@@ -8,8 +8,9 @@
  * while frame i-1 is in the model, frame i is cropped at the last rotation known then (speculation), and cropped
  * again only when frame i-1's landmarks give a rotation more than TRACKING_TOLERANCE away. The state carries over
  * batch boundaries, so the rows do not depend on batch_size. A track starts (first frame, or after a frame
- * without a face) with the rotation of BlazeFace's eyes in the region around the box (face_finder.ts), as
- * MediaPipe's detection ROI; 0 when the detector finds no face there.
+ * without a face) with the rotation of BlazeFace's eyes in the region around the box (face_finder.ts, quarter
+ * turns included), as MediaPipe's detection ROI; when the detector finds no face there, with the quarter turn
+ * where a track last held (0 before one did).
  *
  * Video mode (no bbox stream; MediaPipe's face_landmark_front with max_num_faces 1): the detector runs only when
  * no face is tracked; each next ROI comes from the landmarks (landmarks_to_roi: bbox of all points, eye-line
