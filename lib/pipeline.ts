@@ -90,7 +90,7 @@ export interface RunOptions {
 export class FaceMesh {
   private detector: FaceDetector | null = null;
   /** detect()'s input buffer, reused while no other detect() call holds it. */
-  private readonly detectInput = new ReusableBuffer((length) => this.detector!.allocateInput(length / this.detector!.tensorSize));
+  private readonly detectInput = new ReusableBuffer();
   /** Timing of the last finished run(). */
   lastTiming: PipelineTiming | null = null;
 
@@ -130,8 +130,10 @@ export class FaceMesh {
   /** Faces in each image, most confident first (normalized to each image). */
   async detect(images: readonly RgbImage[]): Promise<Detection[][]> {
     const detector = await this.faceDetector();
-    return this.detectInput.with(images.length * detector.tensorSize, (input) =>
-      detector.run(input, images.length, images.map((img, i) => detector.prepare(img, input, i))),
+    return this.detectInput.with(
+      images.length * detector.tensorSize,
+      (length) => detector.allocateInput(length / detector.tensorSize),
+      (input) => detector.run(input, images.length, images.map((img, i) => detector.prepare(img, input, i))),
     );
   }
 

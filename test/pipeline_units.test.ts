@@ -211,13 +211,14 @@ describe("batch scheduler (fake job)", () => {
 
   test("the reusable buffer is shared by sequential callers and not by concurrent ones", async () => {
     let allocations = 0;
-    const buf = new ReusableBuffer((n) => (allocations++, new Float32Array(n)));
+    const allocate = (n: number) => (allocations++, new Float32Array(n));
+    const buf = new ReusableBuffer();
     const seen: Float32Array[] = [];
-    await buf.with(4, async (b) => void seen.push(b));
-    await buf.with(4, async (b) => void seen.push(b));
+    await buf.with(4, allocate, async (b) => void seen.push(b));
+    await buf.with(4, allocate, async (b) => void seen.push(b));
     assert.equal(seen[0], seen[1]);
-    await buf.with(4, async (outer) => {
-      await buf.with(4, async (inner) => assert.notEqual(inner, outer));
+    await buf.with(4, allocate, async (outer) => {
+      await buf.with(4, allocate, async (inner) => assert.notEqual(inner, outer));
     });
     assert.equal(allocations, 2);
   });

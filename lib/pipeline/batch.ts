@@ -54,13 +54,15 @@ export function needsDetector(settings: Pick<BatchSettings, "hints" | "tracking"
 export class BatchRunner {
   private readonly buffers: BatchBuffers[];
   private readonly mode: PipelineMode;
+  /** Static mode's detector (one call per batch). */
+  private readonly batchDetector: FaceDetector | null;
   /** Where tracks start (video mode, bbox mode with tracking). */
   private readonly finder: FaceFinder | null;
 
   constructor(
     private readonly stage: LandmarkStage,
     /** Present when needsDetector(settings). */
-    private readonly detector: FaceDetector | null,
+    detector: FaceDetector | null,
     private readonly settings: BatchSettings,
     private readonly timer: TimingRecorder,
   ) {
@@ -68,7 +70,7 @@ export class BatchRunner {
     this.mode = pipelineMode(settings);
     if (needsDetector(settings) && !detector) throw new Error(`BatchRunner: ${this.mode} mode needs the detector`);
     this.finder = detector && settings.tracking ? new FaceFinder(detector, timer) : null;
-    const batchDetector = this.mode === "static" ? detector : null;
+    const batchDetector = (this.batchDetector = this.mode === "static" ? detector : null);
     // Two sets: one batch in the model while the next is prepared.
     this.buffers = [0, 1].map(() => ({
       landmarkInput: stage.allocateInput(Math.max(batchSize, 2)),
@@ -105,10 +107,12 @@ export class BatchRunner {
 
   /** Static mode: the most confident detection of each frame, its ROI rotated by its eyes. */
   private async detect(frames: RgbImage[], buffers: BatchBuffers): Promise<FramePlan[]> {
-    const detector = this.detector!;
-    const input = buffers.detectorInput!;
+    const detector = this.batchDetector;
+    const input = buffers.detectorInput;
+    const output = buffers.detectorOutput;
+    if (!detector || !input || !output) throw new Error("BatchRunner: static mode without its detector");
     const paddings: Padding[] = timed(this.timer, "cropMs", () => frames.map((img, i) => detector.prepare(img, input, i)));
-    const { detections, ms } = await detector.runTimed(input, frames.length, paddings, buffers.detectorOutput!);
+    const { detections, ms } = await detector.runTimed(input, frames.length, paddings, output);
     this.timer.add("detectorModelMs", ms);
     this.timer.count("detectorFrames", frames.length);
     return timed(this.timer, "postMs", () =>
@@ -134,7 +138,8 @@ export class BatchRunner {
       recropped: () => this.timer.count("trackingRecrops"),
       startTrack: async (i, near, turn) => {
         const f = frames[i];
-        const found = await this.finder!.find(f, near ? { kind: "box", roi: near } : { kind: "frame" }, turn);
+        if (!this.finder) throw new Error("BatchRunner: a track starts without the detector");
+        const found = await this.finder.find(f, near ? { kind: "box", roi: near } : { kind: "frame" }, turn);
         if (!found) return null;
         const roi: Roi = near
           ? { ...near, rotation: roiFromDetection(found.detection, f.width, f.height).rotation }

@@ -110,11 +110,10 @@ export class ReusableBuffer {
   private buffer: Float32Array | null = null;
   private busy = false;
 
-  constructor(private readonly allocate: (length: number) => Float32Array) {}
-
-  async with<T>(length: number, use: (buffer: Float32Array) => Promise<T>): Promise<T> {
-    if (this.busy) return use(this.allocate(length));
-    if (!this.buffer || this.buffer.length < length) this.buffer = this.allocate(length);
+  /** Runs `use` with a buffer of at least `length` values; `allocate` makes one when needed. */
+  async with<T>(length: number, allocate: (length: number) => Float32Array, use: (buffer: Float32Array) => Promise<T>): Promise<T> {
+    if (this.busy) return use(allocate(length));
+    if (!this.buffer || this.buffer.length < length) this.buffer = allocate(length);
     this.busy = true;
     try {
       return await use(this.buffer);
