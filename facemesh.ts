@@ -56,7 +56,13 @@ export async function predict(model: FaceMeshModel, request: JobRequest, context
     { video: requireId(inputs, "data", "input video", model.manifest), bbox: inputs.bounding_box, keypoints: inputs.keypoints },
     context.logger,
   );
-  if (!opened.hints) context.logger.info("no bounding-box stream: detecting faces on every frame");
+  if (!opened.hints) {
+    context.logger.info(
+      model.options.tracking
+        ? "no bounding-box stream: video mode (faces detected where none is tracked, then followed from frame to frame)"
+        : "no bounding-box stream, tracking off: static mode (faces detected on every frame)",
+    );
+  }
   return { opened, rows: predictRows(model.mesh, opened, { options: model.options }, context) };
 }
 

@@ -270,7 +270,8 @@ async function tuneRound(round: number, seconds: number): Promise<TuneRun[]> {
 // ---------------------------------------------------------------------------------------------------------------
 // 2. End to end.
 
-type Mode = "bbox" | "detect";
+/** bbox: with a bbox stream; video: no bbox stream, tracking (the default); detect: no bbox stream, --no-tracking (static mode). */
+type Mode = "bbox" | "video" | "detect";
 
 interface E2eRun {
   video: string;
@@ -305,7 +306,7 @@ async function bboxStream(video: BenchVideo, log: (m: string) => void): Promise<
 async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number, timeoutMs: number): Promise<E2eRun> {
   const out = path.join(CACHE, "out", `${video.name.replace(/[/\\]/g, "__")}.${mode}.stream`);
   await mkdir(path.dirname(out), { recursive: true });
-  const args = [CLI, "run", video.file, "--out", out, ...(mode === "bbox" ? ["--bbox", bbox] : [])];
+  const args = [CLI, "run", video.file, "--out", out, ...(mode === "bbox" ? ["--bbox", bbox] : mode === "detect" ? ["--no-tracking"] : [])];
   const r = await runChild(args, { timeoutMs, env: { FACEMESH_TIMING: "1" }, rss: true });
   if (r.code !== 0) throw failure(`facemesh run ${mode} ${video.file}`, r);
   const timing = parseTiming(r.stderr);
@@ -491,7 +492,7 @@ function markdown(r: Results): string {
   out.push("", "## End to end: `facemesh run`, frames per second", "");
   out.push(
     "wall = frames / (process start to exit: Node start, model load, ffprobe included); pipeline = frames / (first frame requested to last row written). " +
-      "MediaPipe = frames / sum of its per-frame graph times (init, PNG decoding excluded): tracking (video) mode beside our bbox mode, static mode (detection every frame) beside our detection mode.",
+      "MediaPipe = frames / sum of its per-frame graph times (init, PNG decoding excluded): its tracking (video) mode beside our bbox mode and our video mode (no bbox stream, tracking), its static mode (detection every frame) beside our static mode (no bbox stream, --no-tracking).",
     "",
   );
   const e2eRows: string[][] = [];
@@ -504,6 +505,7 @@ function markdown(r: Results): string {
       return { wall: spread(runs.map((x) => x.wallFps)), pipe: spread(runs.map((x) => x.pipelineFps ?? NaN)), rss: spread(runs.map((x) => mib(x.maxRssKb))) };
     };
     const b = cell("bbox");
+    const vm = cell("video");
     const d = cell("detect");
     e2eRows.push([
       `${v.name}${v.talkingHead512 ? " *" : ""}`,
@@ -512,6 +514,9 @@ function markdown(r: Results): string {
       sp(b.pipe),
       mpCell("none"),
       `${ratio(b.wall.median, mpFps("none"))} / ${ratio(b.pipe.median, mpFps("none"))}`,
+      sp(vm.wall),
+      sp(vm.pipe),
+      `${ratio(vm.wall.median, mpFps("none"))} / ${ratio(vm.pipe.median, mpFps("none"))}`,
       sp(d.wall),
       sp(d.pipe),
       mpCell("flush"),
@@ -521,7 +526,7 @@ function markdown(r: Results): string {
   }
   out.push(
     table(
-      ["video", "size, codec, frames", "bbox: wall fps", "bbox: pipeline fps", "MediaPipe tracking fps", "ratio wall / pipeline", "detect: wall fps", "detect: pipeline fps", "MediaPipe static fps", "ratio wall / pipeline", "peak RSS MiB bbox / detect"],
+      ["video", "size, codec, frames", "bbox: wall fps", "bbox: pipeline fps", "MediaPipe tracking fps", "ratio wall / pipeline", "video mode: wall fps", "video mode: pipeline fps", "ratio to MediaPipe tracking, wall / pipeline", "static (detect): wall fps", "static: pipeline fps", "MediaPipe static fps", "ratio wall / pipeline", "peak RSS MiB bbox / detect"],
       e2eRows,
     ),
   );
@@ -542,10 +547,22 @@ function markdown(r: Results): string {
     const whole = (mode: Mode) => spread(runs(mode).map((x) => x.cpuMsPerFrame ?? NaN));
     const bound = (c: Spread) => (r.environment.cores * 1000) / c.median;
     const b = pipe("bbox");
+    const vm = pipe("video");
     const d = pipe("detect");
-    cpuRows.push([v.name, `${f2(b.median)} / ${f2(whole("bbox").median)}`, f0(bound(b)), ratio(bound(b), mpFps("none")), `${f2(d.median)} / ${f2(whole("detect").median)}`, f0(bound(d)), ratio(bound(d), mpFps("flush"))]);
+    cpuRows.push([
+      v.name,
+      `${f2(b.median)} / ${f2(whole("bbox").median)}`,
+      f0(bound(b)),
+      ratio(bound(b), mpFps("none")),
+      `${f2(vm.median)} / ${f2(whole("video").median)}`,
+      f0(bound(vm)),
+      ratio(bound(vm), mpFps("none")),
+      `${f2(d.median)} / ${f2(whole("detect").median)}`,
+      f0(bound(d)),
+      ratio(bound(d), mpFps("flush")),
+    ]);
   }
-  out.push(table(["video", "bbox CPU ms/frame (flowing / whole job)", "bbox bound fps", "vs MediaPipe tracking", "detect CPU ms/frame (flowing / whole job)", "detect bound fps", "vs MediaPipe static"], cpuRows));
+  out.push(table(["video", "bbox CPU ms/frame (flowing / whole job)", "bbox bound fps", "vs MediaPipe tracking", "video mode CPU ms/frame", "video bound fps", "vs MediaPipe tracking", "static CPU ms/frame (flowing / whole job)", "static bound fps", "vs MediaPipe static"], cpuRows));
   const notMeasured = Object.entries(r.mediapipe).flatMap(([v, m]) => Object.entries(m).filter(([, s]) => typeof s === "string").map(([mode, s]) => `${v} (${mode}): ${s as string}`));
   if (notMeasured.length > 0) out.push("", `MediaPipe ${notMeasured.join("; ")}`);
   const mpAny = Object.values(r.mediapipe).flatMap((m) => Object.values(m)).find((s): s is MpStats => typeof s === "object");
@@ -567,11 +584,12 @@ function markdown(r: Results): string {
       const pipe = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineFps ?? NaN));
       const cpu = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineCpuMsPerFrame ?? NaN));
       const b = pipe("bbox");
+      const vm = pipe("video");
       const d = pipe("detect");
       const any = r.steady.find((x) => x.original === name)!;
-      sRows.push([name, `x${any.loops}, ${any.frames}`, sp(b), ratio(b.median, mpFps("none")), f2(cpu("bbox").median), sp(d), ratio(d.median, mpFps("flush")), f2(cpu("detect").median)]);
+      sRows.push([name, `x${any.loops}, ${any.frames}`, sp(b), ratio(b.median, mpFps("none")), f2(cpu("bbox").median), sp(vm), ratio(vm.median, mpFps("none")), f2(cpu("video").median), sp(d), ratio(d.median, mpFps("flush")), f2(cpu("detect").median)]);
     }
-    out.push(table(["video", "loops, frames", "bbox: pipeline fps", "vs MediaPipe tracking", "bbox CPU ms/frame", "detect: pipeline fps", "vs MediaPipe static", "detect CPU ms/frame"], sRows));
+    out.push(table(["video", "loops, frames", "bbox: pipeline fps", "vs MediaPipe tracking", "bbox CPU ms/frame", "video mode: pipeline fps", "vs MediaPipe tracking", "video CPU ms/frame", "static: pipeline fps", "vs MediaPipe static", "static CPU ms/frame"], sRows));
   }
 
   // Where the time goes.
@@ -583,7 +601,7 @@ function markdown(r: Results): string {
   );
   const tRows: string[][] = [];
   for (const v of r.videos) {
-    for (const mode of ["bbox", "detect"] as const) {
+    for (const mode of ["bbox", "video", "detect"] as const) {
       const runs = r.e2e.filter((x) => x.video === v.name && x.mode === mode && x.timing).sort((a, b) => a.wallMs - b.wallMs);
       const m = runs[runs.length >> 1];
       if (!m?.timing) continue;
@@ -763,7 +781,7 @@ async function main(): Promise<void> {
     }
     log(`round ${round + 1}/${runs} [${elapsed()}]: end to end`);
     for (const v of videos) {
-      for (const mode of ["bbox", "detect"] as const) {
+      for (const mode of ["bbox", "video", "detect"] as const) {
         try {
           const r = await e2eRun(v, mode, bboxes.get(v.name)!, round, 300_000);
           results.e2e.push(r);
@@ -774,7 +792,7 @@ async function main(): Promise<void> {
       }
     }
     for (const s of steadyVideos) {
-      for (const mode of ["bbox", "detect"] as const) {
+      for (const mode of ["bbox", "video", "detect"] as const) {
         try {
           const r = await e2eRun(s.video, mode, s.bbox, round, 600_000);
           results.steady.push({ ...r, original: s.original, loops: s.loops });

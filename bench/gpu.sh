@@ -222,7 +222,8 @@ if [ -x "$FF/ffmpeg" ] && [ -x "$FF/ffprobe" ] && [ -d "$BUNDLE/media" ]; then
     name="$(basename "$v" .mp4)"
     size="$("$FFPROBE_PATH" -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 "$v" | tr , ' ')"
     for mode in bbox detect; do
-      extra=(); [ "$mode" = bbox ] && extra=(--bbox "$BUNDLE/media/$name.bbox.stream")
+      # detect = static mode (the detector on every frame), as before video mode became the default.
+      extra=(--no-tracking); [ "$mode" = bbox ] && extra=(--bbox "$BUNDLE/media/$name.bbox.stream")
       for dev in cpu webgpu; do
         for round in 1 2; do
           s="$W/e2e-$name-$mode-$dev.stream"

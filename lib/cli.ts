@@ -53,13 +53,13 @@ async function main(): Promise<void> {
           y
             .positional("input", { type: "string", demandOption: true, describe: "video or image" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "output .stream (data goes to <out>~)" })
-            .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces are detected on every frame" })
+            .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces come from the detector (video mode, or static mode with --no-tracking)" })
             .option("keypoints", { type: "string", describe: "blazeface keypoint stream (13 dims), for the eye rotation" })
             .option("min-score-thresh", { type: "string", describe: "face score threshold in [0,1] (trainer default 0.5)" })
             .option("batch-size", { type: "string", describe: "frames prepared, inferred and written together (trainer default 50; tracked frames go through the model one by one)" })
             .option("device", { type: "string", default: "cpu", describe: 'cpu, cuda, webgpu, a fallback list like "cuda,cpu", or auto' })
             .option("no-face", { type: "string", choices: ["zeros", "nan"], describe: "landmark values of rows without a face" })
-            .option("tracking", { type: "boolean", describe: "rotation from the previous frame's landmarks (bbox mode; default on)" })
+            .option("tracking", { type: "boolean", describe: "MediaPipe's tracking (default on): without --bbox video mode (detector only when no face is tracked), with --bbox the rotation from the previous frame's landmarks; off: static mode / rotation 0" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("smoothing", { type: "string", describe: "none (MediaPipe's raw rows) or one_euro (FaceLandmarker's filter over time; trainer default none)" })
             .option("detector", { type: "string", choices: ["short", "full"], default: "short", describe: "BlazeFace model when there is no bbox stream" })
@@ -181,7 +181,7 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   try {
     const header = await writeLandmarkStream(out, opened.video, predictRows(mesh, opened, { options: s.options, tools }, context));
     progress.stop();
-    console.log(`${path.resolve(out)}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz (${mesh.device}, ${opened.hints ? "bbox stream" : `${s.detector}-range detector`})`);
+    console.log(`${path.resolve(out)}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz (${mesh.device}, ${opened.hints ? "bbox stream" : `${s.options.tracking ? "video mode" : "static mode"}, ${s.detector}-range detector`})`);
   } finally {
     progress.stop();
     await mesh.dispose();

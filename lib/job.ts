@@ -11,6 +11,7 @@ import { FramePool } from "./video/frame_pool.js";
 import { readBboxStream, readKeypointStream } from "./ssi/bbox.js";
 import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
+import { hintRows } from "./pipeline/box_rois.js";
 import { smoothRowBatches } from "./calculators/landmarks_smoothing.js";
 import { frameTimes } from "./video/frame_times.js";
 import type { FaceMeshOptions } from "./nova/options.js";
@@ -70,11 +71,11 @@ function checkSize(size: { width: number; height: number } | undefined, video: V
 }
 
 /**
- * With tracking, ffmpeg runs at this niceness (decodeFrames): the chain of one-frame model calls waits on each
- * call, while ffmpeg decodes ahead into a bounded socket. Measured on 2 cores, bbox mode, interleaved runs (medians
- * of 4-5): -3% to +9% frames per second, +4% on average, against the inherited priority. Not in detection
- * mode, where the model keeps both cores busy and a starved decoder made the pipeline wait (generated clip 190
- * vs 223 fps).
+ * With tracking (bbox mode and video mode), ffmpeg runs at this niceness (decodeFrames): the chain of one-frame
+ * model calls waits on each call, while ffmpeg decodes ahead into a bounded socket. Measured on 2 cores, bbox
+ * mode, interleaved runs (medians of 4-5): -3% to +9% frames per second, +4% on average, against the inherited
+ * priority. Not in static mode, where the model keeps both cores busy and a starved decoder made the pipeline
+ * wait (generated clip 190 vs 223 fps).
  */
 export const TRACKING_DECODER_NICENESS = 10;
 
@@ -94,7 +95,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     signal: context.signal,
     onWarning: (m) => context.logger.warn(m),
     pool,
-    niceness: opened.hints && options.tracking ? TRACKING_DECODER_NICENESS : undefined,
+    niceness: options.tracking ? TRACKING_DECODER_NICENESS : undefined,
   });
   let done = 0;
   const raw = mesh.run(frames, {
@@ -112,7 +113,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     yield batch;
   }
   if (opened.hints) {
-    const rows = opened.hints.boxes.length / 5;
+    const rows = hintRows(opened.hints);
     if (done < rows) context.logger.warn(`${opened.video.path}: decoded ${done} frames, the bbox stream has ${rows} rows: wrote ${done} rows`);
   }
 }

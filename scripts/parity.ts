@@ -10,10 +10,13 @@
  * (for the first --half-pixel configuration; the others are informational), 2 on an error.
  * The original Python module's recipe (scripts/legacy_recipe.ts) is measured alongside as a baseline.
  *
+ * Video mode: our video mode (no bbox stream, tracking on) against MediaPipe's video mode (the reference's `none`
+ * mode) on every frame of every shared video, same targets, per video (scripts/video_parity.ts).
+ *
  * MediaPipe's landmarks come from scripts/mediapipe_reference.ts (cached; computing them needs Chromium).
  * Writes .cache/parity/results.json (per group and per frame) and prints markdown tables.
  *
- * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy]
+ * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--mode static|video|all]
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
@@ -34,6 +37,7 @@ import {
   type Summary,
 } from "../lib/metrics.js";
 import { LegacyRecipe, novaBoxFromDetection } from "./legacy_recipe.js";
+import { compareFrame, summarizeParity, videoModeRows, type ParitySummary } from "./video_parity.js";
 import {
   PROJECT_ROOT,
   SHARED_DATA,
@@ -55,13 +59,21 @@ interface Cli {
   only: string | null;
   halfPixel: HalfPixelSetting[];
   legacy: boolean;
+  static: boolean;
+  video: boolean;
 }
 
 function parseCli(argv: string[]): Cli {
-  const cli: Cli = { only: null, halfPixel: [undefined], legacy: true };
+  const cli: Cli = { only: null, halfPixel: [undefined], legacy: true, static: true, video: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--only") cli.only = argv[++i] ?? null;
+    else if (a === "--mode") {
+      const m = argv[++i];
+      if (m !== "static" && m !== "video" && m !== "all") throw new Error(`--mode takes static, video or all, got "${m}"`);
+      cli.static = m !== "video";
+      cli.video = m !== "static";
+    }
     else if (a === "--no-legacy") cli.legacy = false;
     else if (a === "--half-pixel") {
       cli.halfPixel = (argv[++i] ?? "").split(",").map((v) => {
@@ -69,7 +81,7 @@ function parseCli(argv: string[]): Cli {
         if (v === "true" || v === "false") return v === "true";
         throw new Error(`--half-pixel takes default, true or false (comma-separated), got "${v}"`);
       });
-    } else throw new Error(`unknown argument ${a}; usage: parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy]`);
+    } else throw new Error(`unknown argument ${a}; usage: parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--mode static|video|all]`);
   }
   return cli;
 }
@@ -256,7 +268,59 @@ async function main(): Promise<number> {
   let specs = await parityInputs();
   if (cli.only) specs = specs.filter((s) => `${s.dataset}/${s.name}`.includes(cli.only!));
   if (specs.length === 0) throw new Error(`--only ${cli.only}: no input matches`);
+  let code = 0;
+  if (cli.static) code = Math.max(code, await staticParity(cli, specs));
+  if (cli.video) code = Math.max(code, await videoParity(specs.filter((s) => s.kind === "video")));
+  return code;
+}
 
+/** Our video mode against MediaPipe's, per video: prints a table, writes .cache/parity/video.json; 1 when a target is missed. */
+async function videoParity(specs: InputSpec[]): Promise<number> {
+  if (specs.length === 0) return 0;
+  const refs = await mediapipeReferences(specs, "none");
+  const mesh = await FaceMesh.create();
+  const rows: Array<{ group: string; summary: ParitySummary; pass: boolean }> = [];
+  try {
+    for (const [k, s] of specs.entries()) {
+      const ref = refs[k];
+      const hash = new PixelHash();
+      async function* hashed(): AsyncGenerator<RgbImage> {
+        for await (const img of decodeInput(s.file)) {
+          hash.add(img);
+          yield img;
+        }
+      }
+      const { rows: ours, count } = await videoModeRows(mesh, hashed());
+      if (count !== ref.frames.length) throw new Error(`${s.file}: decoded ${count} frames, MediaPipe's video-mode reference has ${ref.frames.length}`);
+      if (hash.digest() !== ref.pixelsSha256) throw new Error(`${s.file}: decoded pixels differ from those MediaPipe saw; rerun mediapipe_reference.js --force --mode none --only ${s.dataset}/${s.name}`);
+      const summary = summarizeParity(ref.frames.map((f, i) => compareFrame(ours, i, f.landmarks, f.width, f.height)));
+      rows.push({ group: groupOf(s), summary, pass: judge(summary.rel, summary.agreement) });
+      process.stderr.write(`video mode ${groupOf(s)}: ${count} frames\n`);
+    }
+  } finally {
+    await mesh.dispose();
+  }
+  const lines = [
+    "### Parity with MediaPipe (video mode: no bbox stream, tracking)",
+    "",
+    `Our video mode against MediaPipe's (its harness's warm-up calls on frame 0 fed first, as it did); targets: median <= ${pct(TARGETS.median)}, p95 <= ${pct(TARGETS.p95)}, agreement >= ${pct(TARGETS.agreement)}.`,
+    "",
+    "| video | frames | MP faces | our faces | agree | median | p95 | max | target |",
+    "|---|---|---|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.group} | ${r.summary.frames} | ${r.summary.mpFaces} | ${r.summary.ourFaces} | ${pct(r.summary.agreement)} | ${pct3(r.summary.rel.median)} | ${pct3(r.summary.rel.p95)} | ${pct3(r.summary.rel.max)} | ${r.pass ? "ok" : "**MISSED**"} |`),
+    "",
+  ];
+  console.log(lines.join("\n"));
+  const file = path.join(path.dirname(RESULTS_FILE), "video.json");
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(`${file}.${process.pid}.tmp`, JSON.stringify({ date: new Date().toISOString(), targets: TARGETS, videos: rows }, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
+  await rename(`${file}.${process.pid}.tmp`, file);
+  const missed = rows.filter((r) => !r.pass).map((r) => r.group);
+  if (missed.length) console.error(`video-mode parity targets missed: ${missed.join(", ")}`);
+  return missed.length ? 1 : 0;
+}
+
+async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
   const refs = await mediapipeReferences(specs, "flush");
   const tracking = new Map<string, number[]>();
   for (const s of specs.filter((x) => x.kind === "video")) {

@@ -9,6 +9,7 @@ import { roiFromDetection } from "../lib/calculators/detection_to_roi.js";
 import { roiFromLandmarks } from "../lib/calculators/landmarks_to_roi.js";
 import { boxIsUsable, normalizeRadians, roiFromBox, rotationFromPoints } from "../lib/calculators/box_to_roi.js";
 import type { Detection, Roi } from "../lib/types.js";
+import { centreInBox, detectionFromRegion, turnRadians, turnedRoi } from "../lib/calculators/turned_region.js";
 
 function close(actual: number, expected: number, what: string, tol = 1e-9): void {
   assert.ok(Math.abs(actual - expected) <= tol, `${what}: got ${actual}, expected ${expected}`);
@@ -113,4 +114,43 @@ test("roiFromBox rejects unusable boxes with a clear message; boxIsUsable says s
   }
   assert.equal(boxIsUsable({ ymin: 0, xmin: 0, ymax: 1, xmax: 1 }), true);
   assert.throws(() => roiFromBox({ ymin: 0, xmin: 0, ymax: 1, xmax: 1 }, 0, H), /image size/);
+});
+
+// Turned detector regions (lib/calculators/turned_region.ts), by hand: a 200x100 frame, a 40 px region centred
+// at (100, 50).
+
+test("detectionFromRegion: upright, a region's normalized detection lands in frame coordinates", () => {
+  const region = { cx: 100, cy: 50, width: 40, height: 40, rotation: 0 };
+  // Region point (0.75, 0.25) = 10 px right of and 10 px above the centre: (110, 40) px = (0.55, 0.4).
+  const d = detectionFromRegion({ score: 0.8, xmin: 0.5, ymin: 0.25, width: 0.25, height: 0.5, keypoints: [[0.75, 0.25], [0.5, 0.5]] }, region, 200, 100);
+  close(d.keypoints[0]![0], 0.55, "kp x");
+  close(d.keypoints[0]![1], 0.4, "kp y");
+  close(d.keypoints[1]![0], 0.5, "centre x");
+  // Box: centre (0.625, 0.5) of the region = (105, 50) px; 10 x 20 px.
+  close(d.xmin, 100 / 200, "xmin");
+  close(d.ymin, 40 / 100, "ymin");
+  close(d.width, 10 / 200, "width");
+  close(d.height, 20 / 100, "height");
+  assert.equal(d.score, 0.8);
+});
+
+test("detectionFromRegion: a quarter turn clockwise maps the region's x axis onto the frame's +y, boxes swap sides", () => {
+  const region = turnedRoi({ cx: 100, cy: 50, width: 40, height: 40, rotation: 0 }, 1);
+  close(region.rotation, Math.PI / 2, "turn 1");
+  // Region point 10 px right of the centre (0.75, 0.5) is 10 px *below* it in the frame: (100, 60) px.
+  const d = detectionFromRegion({ score: 1, xmin: 0.5, ymin: 0.25, width: 0.25, height: 0.5, keypoints: [[0.75, 0.5], [0.5, 0.25]] }, region, 200, 100);
+  close(d.keypoints[0]![0], 0.5, "kp0 x");
+  close(d.keypoints[0]![1], 0.6, "kp0 y");
+  // Region point 10 px above the centre (0.5, 0.25) is 10 px to the *right* in the frame: (110, 50) px.
+  close(d.keypoints[1]![0], 0.55, "kp1 x");
+  close(d.keypoints[1]![1], 0.5, "kp1 y");
+  // Box 10 px wide x 20 px tall in the region, centre (105, 50) in region terms -> (100, 55) px, 20 wide x 10 tall.
+  close(d.xmin, 90 / 200, "xmin");
+  close(d.ymin, 50 / 100, "ymin");
+  close(d.width, 20 / 200, "width");
+  close(d.height, 10 / 100, "height");
+  close(turnRadians(2), -Math.PI, "turn 2 normalized");
+  close(turnRadians(3), -Math.PI / 2, "turn 3 normalized");
+  assert.ok(centreInBox(d, { xmin: 0.45, xmax: 0.55, ymin: 0.5, ymax: 0.6 }));
+  assert.ok(!centreInBox(d, { xmin: 0.56, xmax: 0.7, ymin: 0.5, ymax: 0.6 }));
 });

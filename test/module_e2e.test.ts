@@ -203,10 +203,10 @@ describe("end to end on liveportrait/d0.mp4 (78 frames, 512x512, 25 fps)", () =>
     assert.deepEqual(await readFile(`${off}~`), await readFile(path.join(dir, "discover.stream~")), "CLI and hooks rows differ");
   });
 
-  test("the CLI without a bbox stream (detector on every frame) is static mode, row for row", async (t) => {
+  test("the CLI without a bbox stream and --no-tracking (detector on every frame) is static mode, row for row", async (t) => {
     if (skipWithoutData(t)) return;
     const out = path.join(dir, "detector.stream");
-    const res = await runCli(["run", video!, "--out", out]);
+    const res = await runCli(["run", video!, "--out", out, "--no-tracking"]);
     assert.equal(res.code, 0, res.stderr);
     const s = await readStreamFile(out);
     assertLandmarkHeader(s, 25, 512, 512, 78);

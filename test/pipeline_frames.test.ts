@@ -64,6 +64,7 @@ describe("frames handed back by FaceMesh.run (framesDone)", () => {
 
   const modes: Array<{ name: string; hints: boolean; tracking: boolean }> = [
     { name: "detection", hints: false, tracking: false },
+    { name: "video mode", hints: false, tracking: true },
     { name: "bbox rows, tracking", hints: true, tracking: true },
     { name: "bbox rows, no tracking", hints: true, tracking: false },
   ];

@@ -1,10 +1,12 @@
 /**
  * Tracking in bbox mode: the ROI's rotation comes from the previous frame's landmarks (MEDIAPIPE.md §4), a
- * strictly sequential dependency that lib/pipeline.ts approximates in batches (see its header comment).
+ * strictly sequential dependency that lib/pipeline/tracking.ts approximates with speculative crops.
  *
  * The reference here is written from the spec, frame by frame: ROI = the bbox row's centre, its long side in
  * pixels x1.5, rotation = the eye line (mesh 33 -> 263) of the previous frame's landmarks, 0 when that frame had
- * no face (score <= 0.5) or for the first frame; one model call per frame (FaceMesh.landmarksFor).
+ * no face (score <= 0.5) or for the first frame; one model call per frame (FaceMesh.landmarksFor). (The pipeline
+ * takes a track's first rotation from BlazeFace's eyes instead of 0; on these clips every frame has a face, so
+ * only frame 0 differs, and tracking brings the next frames together.)
  *
  * Measured (d0.mp4, 78 frames, rotations -0.5..2.4 degrees), as mean distance / inter-ocular distance, with
  * TRACKING_TOLERANCE 1 degree (frame by frame, lib/pipeline.ts; rows do not depend on batch_size):

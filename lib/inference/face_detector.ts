@@ -4,7 +4,7 @@
  * range [-1,1]), run, decode against SSD anchors (TensorsToDetectionsCalculator), weighted NMS
  * (NonMaxSuppressionCalculator) and undo the letterbox (DetectionLetterboxRemovalCalculator).
  */
-import type { Detection, RgbImage } from "../types.js";
+import type { Detection, RgbImage, Roi } from "../types.js";
 import { modelPath } from "../convert/models.js";
 import { imageToTensor } from "../calculators/image_to_tensor.js";
 import { letterboxRoi, removeLetterbox, type Padding } from "../calculators/letterbox.js";
@@ -35,6 +35,7 @@ function spec(kind: DetectorKind): DetectorSpec {
 }
 
 const DETECTOR_RANGE = { min: -1, max: 1 };
+const NO_PADDING: Padding = Object.freeze({ left: 0, top: 0, right: 0, bottom: 0 });
 
 export class FaceDetector {
   readonly tensorSize: number;
@@ -69,6 +70,15 @@ export class FaceDetector {
     const { roi, padding } = letterboxRoi(image.width, image.height);
     imageToTensor(image, roi, this.spec.inputSize, input, slot * this.tensorSize, { range: DETECTOR_RANGE, border: "zero", halfPixel: this.halfPixel });
     return padding;
+  }
+
+  /**
+   * Crops region `roi` of `image` (turned by roi.rotation, zero border; calculators/turned_region.ts) into slot
+   * `slot`. Its detections come out normalized to the region: map them with detectionFromRegion.
+   */
+  prepareRegion(image: RgbImage, roi: Roi, input: Float32Array, slot: number): Padding {
+    imageToTensor(image, roi, this.spec.inputSize, input, slot * this.tensorSize, { range: DETECTOR_RANGE, border: "zero", halfPixel: this.halfPixel });
+    return NO_PADDING;
   }
 
   /** Detects faces in the first `count` prepared slots; detections normalized to each original image, best first. */

@@ -19,7 +19,12 @@ export interface FaceMeshOptions {
   device: FaceMeshDevice;
   /** What the landmark values of a frame without a face are. */
   no_face: NoFaceFill;
-  /** Bbox mode: take the ROI rotation from the previous frame's landmarks (MediaPipe's tracking rule); off: rotation 0 (or the keypoint stream's eye line). */
+  /**
+   * MediaPipe's tracking rule. Without a bbox stream: video mode (the detector only when no face is tracked, each
+   * ROI from the previous frame's landmarks); off: static mode (the detector on every frame). With one: each ROI's
+   * rotation from the previous frame's landmarks, and where a track starts from the detector's eyes; off:
+   * rotation 0 (or the keypoint stream's eye line). See lib/pipeline/batch.ts.
+   */
   tracking: boolean;
   /** one_euro: FaceLandmarker's one-euro filter on the rows (time from the frame timestamps, reset when the face is lost). */
   smoothing: Smoothing;

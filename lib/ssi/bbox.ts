@@ -20,6 +20,8 @@ const KEYPOINT_TYPE_PREFIX = "feature;face;landmarks";
 
 /** Column indices of a bbox row. */
 export const BBOX = { ymin: 0, xmin: 1, ymax: 2, xmax: 3, conf: 4 } as const;
+/** Column indices of a keypoint row (the eyes, which give a ROI its rotation, and the confidence). */
+export const KEYPOINT = { rightEyeY: 0, rightEyeX: 1, leftEyeY: 2, leftEyeX: 3, conf: 12 } as const;
 
 export interface FaceStream {
   path: string;
