@@ -171,12 +171,12 @@ describe("facemesh detect / run --bbox / run --keypoints / render / info on a 64
     const text = await runCli(["info", landmarks]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^dim\s+937$/m);
-    assert.match(text.stdout, /^sr\s+25$/m);
+    assert.match(text.stdout, /^sr\s+25\s+\(rows per second\)$/m);
     assert.match(text.stdout, /^rows\s+12$/m);
     assert.match(text.stdout, /^ftype\s+BINARY$/m);
     assert.match(text.stdout, /feature;face;landmarks;facemesh/);
     assert.match(text.stdout, /"size":"640:360"/);
-    assert.match(text.stdout, new RegExp(`^framesWithFace\\s+${FRAMES - BLACK.length}$`, "m"));
+    assert.match(text.stdout, new RegExp(`^framesWithFace\\s+${FRAMES - BLACK.length}\\s+\\(rows with landmarks`, "m"));
     const json = await runCli(["info", landmarks, "--json"]);
     assert.equal(json.code, 0, json.stderr);
     const info = JSON.parse(json.stdout) as Record<string, unknown>;
