@@ -6,6 +6,11 @@
  * scripts/mediapipe_reference.ts (static mode); x,y only, rounded to 1e-5 of the image. The decoded pixels' sha256
  * is kept: the test checks that it decodes exactly what MediaPipe saw.
  *
+ * A second file, test/fixtures/mediapipe/generated.json, holds MediaPipe's landmarks on the clips the tests make
+ * with test/support's makeFaceClip (GENERATED_CLIPS), so that those tests compare the engine with MediaPipe
+ * instead of with the engine's own static mode. Its landmarks are 16-bit fixed point (1/65535 of the frame,
+ * 0.008 px on 512 px), base64: 50 frames fit in ~125 KB.
+ *
  *   MPREF_DIR=/work/mpref node dist/scripts/make_packaged_fixture.js
  */
 import { execFile } from "node:child_process";
@@ -16,6 +21,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { resolveTool } from "../lib/video/tools.js";
+import { makeFaceClip } from "../test/support/facemesh_harness.js";
+import { encodeQ16, GENERATED_CLIPS, GENERATED_PATH, type GeneratedFixture } from "../test/support/mediapipe_fixture.js";
 import { mediapipeReferences, PROJECT_ROOT, type InputSpec } from "./mediapipe_reference.js";
 import type { Fixture, FixtureEntry } from "./make_mediapipe_fixture.js";
 
@@ -70,6 +77,27 @@ async function main(): Promise<void> {
   const fixture: Fixture = { source, entries, pixelsSha256: hashes };
   await writeFile(FIXTURE_PATH, JSON.stringify(fixture) + "\n");
   console.log(`${FIXTURE_PATH}: ${entries.length} entries (${entries.filter((e) => e.landmarks).length} with a face)`);
+
+  const made = await Promise.all(
+    Object.entries(GENERATED_CLIPS).map(async ([name, recipe]) => ({ name, file: await makeFaceClip(path.join(dir, name), recipe) })),
+  );
+  const generatedRefs = await mediapipeReferences(
+    made.map(({ name, file }) => ({ dataset: "generated", name: name.replace(/\.\w+$/, ""), file, kind: name.endsWith(".png") ? "image" : "video" })),
+    "flush",
+    { force: true },
+  );
+  const generated: GeneratedFixture = { source, clips: {} };
+  generatedRefs.forEach((r, k) => {
+    const f0 = r.frames[0];
+    generated.clips[made[k].name] = {
+      pixelsSha256: r.pixelsSha256,
+      width: f0.width,
+      height: f0.height,
+      frames: r.frames.map((f) => (f.landmarks ? encodeQ16(xy(f.landmarks)!) : null)),
+    };
+  });
+  await writeFile(GENERATED_PATH, JSON.stringify(generated) + "\n");
+  console.log(`${GENERATED_PATH}: ${made.map((m) => `${m.name} ${generated.clips[m.name].frames.length} frames`).join(", ")}`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

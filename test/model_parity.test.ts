@@ -210,17 +210,11 @@ test("LiteRT detectors on our letterboxed images: the best anchor's box centre l
 
 // ---- ONNX vs LiteRT ----
 
-/**
- * Resolves models/<name>.onnx; undefined (after t.skip) when the converter has not run at all. A manifest without
- * the model means a broken build, which fails.
- */
-function onnxFile(t: TestContext, name: ModelName): string | undefined {
+/** models/<name>.onnx; a missing file is a broken build (npm ci builds the models), and fails. */
+function onnxFile(name: ModelName): string {
   const file = path.join(modelsDir, `${name}.onnx`);
-  if (existsSync(file)) return file;
-  const manifest = path.join(modelsDir, "manifest.json");
-  if (existsSync(manifest)) assert.fail(`${manifest} exists but ${file} is missing: the model build is incomplete`);
-  t.skip(`${file} absent and no models/manifest.json: the ONNX models have not been built (npm ci builds them)`);
-  return undefined;
+  assert.ok(existsSync(file), `${file} absent: the model build is incomplete (npm run build-models)`);
+  return file;
 }
 
 async function runOnnx(
@@ -244,8 +238,7 @@ async function runOnnx(
 }
 
 async function checkParity(t: TestContext, m: ParityModel, makeItems: () => Promise<Float32Array[]>): Promise<void> {
-  const file = onnxFile(t, m.name);
-  if (!file) return;
+  const file = onnxFile(m.name);
   const items = await makeItems();
   const model = await reference(m.name);
   const session = await ort.InferenceSession.create(file);
