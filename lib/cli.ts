@@ -142,13 +142,19 @@ async function main(): Promise<void> {
           y
             .positional("input", { type: "string", demandOption: true, describe: "the video or image the stream was made from" })
             .option("stream", { alias: "s", type: "string", demandOption: true, describe: "landmark .stream written by run" })
-            .option("out", { alias: "o", type: "string", demandOption: true, describe: "overlay .mp4 or .png" }),
+            .option("out", { alias: "o", type: "string", demandOption: true, describe: "overlay .mp4 or .png" })
+            .option("draw", { type: "string", default: "mesh,points", describe: "what to draw, comma-separated: mesh (triangle edges), contours (lips, eyes, eyebrows, face oval), points" })
+            .option("mesh-color", { type: "string", default: "green", describe: "mesh edge colour: a name, #rrggbb or r,g,b" })
+            .option("contour-color", { type: "string", default: "yellow", describe: "contour colour" })
+            .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" }),
         ),
       async (a) => {
+        const { parseColor, parseParts } = await import("./render/overlay_style.js");
+        const style = { parts: parseParts(a.draw), meshColor: parseColor(a.meshColor, "--mesh-color"), contourColor: parseColor(a.contourColor, "--contour-color"), pointColor: parseColor(a.pointColor, "--point-color") };
         const progress = createProgress("render");
         try {
           const { renderOverlay } = await import("./commands/render.js");
-          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
+          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, ...style, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
           progress.stop();
           console.log(`${path.resolve(a.out)}: ${frames} frames`);
         } finally {

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ffmpeg, tempDir } from "./support/media.js";
-import { makeFaceClip, readStreamFile, row, rowHasFace, runCli, samplePhoto, squareBoxRow, warningLines, writeHandBboxStream, writeHandStream } from "./support/facemesh_harness.js";
+import { decodeAll, makeFaceClip, readStreamFile, row, rowHasFace, runCli, samplePhoto, squareBoxRow, warningLines, writeHandBboxStream, writeHandStream } from "./support/facemesh_harness.js";
 
 const FRAMES = 6;
 const W = 640;
@@ -145,4 +145,28 @@ test("the short-range detector finding no face says so and suggests --detector f
   assert.deepEqual(warningLines(full.stderr), []);
   const det = await runCli(["detect", small, "-o", path.join(dir, "small-boxes")]);
   assert.ok(warningLines(det.stderr).some((l) => /try --detector full/.test(l)), det.stderr);
+});
+
+test("render: --draw and the colours choose what is drawn; a bad part names the flag", async () => {
+  const still = await makeFaceClip(path.join(dir, "still.png"), { angle: "-0.8", layout: "wide" });
+  const stream = path.join(dir, "still.stream");
+  assert.equal((await runCli(["run", still, "-o", stream])).code, 0);
+  const out = path.join(dir, "contours.png");
+  const res = await runCli(["render", still, "--stream", stream, "--out", out, "--draw", "contours", "--contour-color", "#0000ff"]);
+  assert.equal(res.code, 0, res.stderr);
+  const [frame] = (await decodeAll(out)).frames;
+  const [source] = (await decodeAll(still)).frames;
+  let blue = 0;
+  let otherChanged = 0;
+  for (let i = 0; i < frame.data.length; i += 3) {
+    const changed = frame.data[i] !== source.data[i] || frame.data[i + 1] !== source.data[i + 1] || frame.data[i + 2] !== source.data[i + 2];
+    if (!changed) continue;
+    if (frame.data[i] === 0 && frame.data[i + 1] === 0 && frame.data[i + 2] === 255) blue++;
+    else otherChanged++;
+  }
+  assert.ok(blue > 200, `${blue} contour pixels`);
+  assert.equal(otherChanged, 0, "only the contours, in their colour, are drawn (no mesh, no points)");
+  const bad = await runCli(["render", still, "--stream", stream, "--out", path.join(dir, "bad.png"), "--draw", "mesh,nose"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--draw: unknown part 'nose'/);
 });
