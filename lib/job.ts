@@ -91,10 +91,9 @@ function round3(x: number): number {
 
 /**
  * With tracking, ffmpeg runs at this niceness (decodeFrames): the chain of one-frame model calls waits on each
- * call, while ffmpeg decodes ahead into a bounded socket. Measured on 2 cores, bbox mode, interleaved runs (medians
- * of 4-5): -3% to +9% frames per second, +4% on average, against the inherited priority. Not in detection
- * mode, where the model keeps both cores busy and a starved decoder made the pipeline wait (generated clip 190
- * vs 223 fps).
+ * call, while ffmpeg decodes ahead into a bounded socket, so a lower priority for the decoder costs nothing and
+ * leaves the cores to the model. Not in detection mode, where the model keeps both cores busy and a starved
+ * decoder makes the pipeline wait (bench/README.md has both measurements).
  */
 export const TRACKING_DECODER_NICENESS = 10;
 
