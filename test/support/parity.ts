@@ -1,6 +1,8 @@
 /**
- * What the ONNX-vs-LiteRT parity tests share: each model's outputs under both names, with the tolerance its
- * comparison uses, and the largest-difference measure.
+ * What the ONNX-vs-LiteRT parity tests share: each model's outputs under both names, with the tolerance the
+ * shared-image comparison (model_parity.test.ts) uses, and the largest-difference measure. Tolerances sit 3-5x
+ * above the largest difference measured on the shared images (2-core AMD EPYC, onnxruntime-node 1.23, @litertjs/core
+ * 2.5; the value is in each entry's comment); parity_packaged.test.ts keeps its own table for its inputs.
  */
 import assert from "node:assert/strict";
 import type { ModelName } from "../../lib/convert/sources.js";
@@ -35,8 +37,8 @@ export const LANDMARK: ParityModel = {
   size: 192,
   signed: false,
   outputs: [
-    { onnx: "landmarks", tflite: "conv2d_21", shape: [1404], tolerance: 0.01, units: "px of the 192 crop (x, y, z)" },
-    { onnx: "face_flag", tflite: "conv2d_31", shape: [1], tolerance: 1e-3, units: "logit" },
+    { onnx: "landmarks", tflite: "conv2d_21", shape: [1404], tolerance: 5e-4 /* measured 1.53e-4 */, units: "px of the 192 crop (x, y, z)" },
+    { onnx: "face_flag", tflite: "conv2d_31", shape: [1], tolerance: 1e-4 /* measured 3.05e-5 */, units: "logit" },
   ],
 };
 export const SHORT_RANGE: ParityModel = {
@@ -44,8 +46,8 @@ export const SHORT_RANGE: ParityModel = {
   size: 128,
   signed: true,
   outputs: [
-    { onnx: "regressors", tflite: "regressors", shape: [896, 16], tolerance: 1e-3, units: "px of the 128 input, anchor-relative" },
-    { onnx: "classificators", tflite: "classificators", shape: [896, 1], tolerance: 1e-3, units: "logit", clamp: 100 },
+    { onnx: "regressors", tflite: "regressors", shape: [896, 16], tolerance: 5e-4 /* measured 1.68e-4 */, units: "px of the 128 input, anchor-relative" },
+    { onnx: "classificators", tflite: "classificators", shape: [896, 1], tolerance: 1.5e-3 /* measured 4.04e-4 */, units: "logit", clamp: 100 },
   ],
 };
 export const FULL_RANGE: ParityModel = {
@@ -53,8 +55,8 @@ export const FULL_RANGE: ParityModel = {
   size: 192,
   signed: true,
   outputs: [
-    { onnx: "regressors", tflite: "reshaped_regressor_face_4", shape: [2304, 16], tolerance: 1e-3, units: "px of the 192 input, anchor-relative" },
-    { onnx: "classificators", tflite: "reshaped_classifier_face_4", shape: [2304, 1], tolerance: 1e-3, units: "logit", clamp: 100 },
+    { onnx: "regressors", tflite: "reshaped_regressor_face_4", shape: [2304, 16], tolerance: 5e-4 /* measured 1.11e-4 */, units: "px of the 192 input, anchor-relative" },
+    { onnx: "classificators", tflite: "reshaped_classifier_face_4", shape: [2304, 1], tolerance: 5e-5 /* measured 1.43e-5 */, units: "logit", clamp: 100 },
   ],
 };
 
