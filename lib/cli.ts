@@ -10,10 +10,9 @@ import { hideBin } from "yargs/helpers";
 import { projectRoot } from "./convert/models.js";
 import type { HookContext, Logger } from "./nova/hooks.js";
 import { readTrainer } from "./nova/trainer.js";
-import { resolveOptions, type FaceMeshOptions } from "./nova/options.js";
+import { OptionError, resolveOptions, type FaceMeshOptions } from "./nova/options.js";
 import { parseDevices } from "./inference/devices.js";
 import { createProgress } from "./progress.js";
-import type { StreamDescription } from "./commands/info.js";
 import { serveCommand } from "./server/command.js";
 
 const logger: Logger = {
@@ -29,6 +28,19 @@ function abortOnSignals(): AbortSignal {
   process.once("SIGTERM", () => stop("SIGTERM"));
   return controller.signal;
 }
+
+/** An output name without `.stream` gets it: SSI readers (NOVA included) look for the header by that name. */
+export function streamPath(file: string): string {
+  return file.endsWith(".stream") ? file : `${file}.stream`;
+}
+
+/** The CLI flag for a trainer option name (min_score_thresh -> --min-score-thresh). */
+function flagOf(option: string): string {
+  return `--${option.replaceAll("_", "-")}`;
+}
+
+const DETECTOR = { type: "string", choices: ["short", "full"], default: "short", describe: "BlazeFace model: short (faces within ~2 m) or full (smaller faces, further away)" } as const;
+const DEVICE = { type: "string", default: "cpu", describe: 'cpu, cuda, webgpu, a fallback list like "cuda,cpu", or auto' } as const;
 
 function withMediaTools<T>(y: Argv<T>) {
   return y
@@ -52,17 +64,18 @@ async function main(): Promise<void> {
         withMediaTools(
           y
             .positional("input", { type: "string", demandOption: true, describe: "video or image" })
-            .option("out", { alias: "o", type: "string", demandOption: true, describe: "output .stream (data goes to <out>~)" })
+            .option("out", { alias: "o", type: "string", demandOption: true, describe: "output .stream (data goes to <out>~; .stream is added when missing)" })
             .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces come from the detector (video mode, or static mode with --no-tracking)" })
             .option("keypoints", { type: "string", describe: "blazeface keypoint stream (13 dims), for the eye rotation" })
-            .option("min-score-thresh", { type: "string", describe: "face score threshold in [0,1] (trainer default 0.5)" })
-            .option("batch-size", { type: "string", describe: "frames prepared, inferred and written together (trainer default 50; tracked frames go through the model one by one)" })
-            .option("device", { type: "string", default: "cpu", describe: 'cpu, cuda, webgpu, a fallback list like "cuda,cpu", or auto' })
+            .option("force", { type: "boolean", default: false, describe: "use a bbox/keypoint stream made for another frame size or rate (refused otherwise)" })
+            .option("min-score-thresh", { type: "number", describe: "face score threshold in [0,1] (trainer default 0.5)" })
+            .option("batch-size", { type: "number", describe: "frames prepared, inferred and written together (trainer default 50; tracked frames go through the model one by one)" })
+            .option("device", DEVICE)
             .option("no-face", { type: "string", choices: ["zeros", "nan"], describe: "landmark values of rows without a face" })
             .option("tracking", { type: "boolean", describe: "MediaPipe's tracking (default on): without --bbox video mode (detector only when no face is tracked), with --bbox the rotation from the previous frame's landmarks; off: static mode / rotation 0" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("smoothing", { type: "string", describe: "none (MediaPipe's raw rows) or one_euro (FaceLandmarker's filter over time; trainer default none)" })
-            .option("detector", { type: "string", choices: ["short", "full"], default: "short", describe: "BlazeFace model when there is no bbox stream" })
+            .option("detector", { ...DETECTOR, describe: `${DETECTOR.describe}, when there is no bbox stream` })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),
         ),
       async (a) => {
@@ -75,8 +88,13 @@ async function main(): Promise<void> {
         if (a.noTracking) raw.tracking = false;
         if (a.smoothing !== undefined) raw.smoothing = a.smoothing;
         const devices = parseDevices(a.device);
-        const { options } = resolveOptions(await readTrainer(trainerPath), raw);
-        await runJob(a.input, a.out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
+        let options: FaceMeshOptions;
+        try {
+          ({ options } = resolveOptions(await readTrainer(trainerPath), raw));
+        } catch (err) {
+          throw err instanceof OptionError ? new Error(err.as(flagOf(err.option))) : err;
+        }
+        await runJob(a.input, streamPath(a.out), { options, devices, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
     .command(
@@ -85,21 +103,24 @@ async function main(): Promise<void> {
       (y) =>
         withMediaTools(
           y
-            .positional("input", { type: "string", demandOption: true })
-            .option("out", { alias: "o", type: "string", demandOption: true, describe: "bbox .stream (5 dims: ymin, xmin, ymax, xmax, conf)" })
-            .option("keypoints-out", { type: "string", describe: "keypoint .stream (13 dims)" })
-            .option("detector", { type: "string", choices: ["short", "full"], default: "short" })
-            .option("batch-size", { type: "number", default: 50 })
-            .option("device", { type: "string", default: "cpu" }),
+            .positional("input", { type: "string", demandOption: true, describe: "video or image" })
+            .option("out", { alias: "o", type: "string", demandOption: true, describe: "bbox .stream (5 dims: ymin, xmin, ymax, xmax, conf; .stream is added when missing)" })
+            .option("keypoints-out", { type: "string", describe: "keypoint .stream (13 dims: 6 keypoints' y, x, then conf)" })
+            .option("detector", DETECTOR)
+            .option("batch-size", { type: "number", default: 50, describe: "frames given to the detector together" })
+            .option("device", DEVICE),
         ),
       async (a) => {
         const progress = createProgress("detect");
+        const out = streamPath(a.out);
+        if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new Error(`--batch-size=${a.batchSize}: must be a whole number from 1`);
         try {
           const { detectToStreams } = await import("./commands/detect.js");
+          const { fewFacesWarning } = await import("./commands/face_count.js");
           const result = await detectToStreams({
             input: a.input,
-            out: a.out,
-            keypointsOut: a.keypointsOut,
+            out,
+            keypointsOut: a.keypointsOut === undefined ? undefined : streamPath(a.keypointsOut),
             detector: a.detector as "short" | "full",
             batchSize: a.batchSize,
             devices: parseDevices(a.device),
@@ -107,7 +128,9 @@ async function main(): Promise<void> {
             context: { logger, progress: progress.report, signal: abortOnSignals() },
           });
           progress.stop();
-          console.log(`${path.resolve(a.out)}: ${result.rows} rows, faces in ${result.faces}`);
+          const few = fewFacesWarning(result.faces, result.rows, a.detector as "short" | "full");
+          if (few) logger.warn(few);
+          console.log(`${path.resolve(out)}: ${result.rows} rows, faces in ${result.faces}`);
         } finally {
           progress.stop();
         }
@@ -119,15 +142,21 @@ async function main(): Promise<void> {
       (y) =>
         withMediaTools(
           y
-            .positional("input", { type: "string", demandOption: true })
+            .positional("input", { type: "string", demandOption: true, describe: "the video or image the stream was made from" })
             .option("stream", { alias: "s", type: "string", demandOption: true, describe: "landmark .stream written by run" })
-            .option("out", { alias: "o", type: "string", demandOption: true, describe: "overlay .mp4 or .png" }),
+            .option("out", { alias: "o", type: "string", demandOption: true, describe: "overlay .mp4 or .png" })
+            .option("draw", { type: "string", default: "mesh,points", describe: "what to draw, comma-separated: mesh (triangle edges), contours (lips, eyes, eyebrows, face oval), points" })
+            .option("mesh-color", { type: "string", default: "green", describe: "mesh edge colour: a name, #rrggbb or r,g,b" })
+            .option("contour-color", { type: "string", default: "yellow", describe: "contour colour" })
+            .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" }),
         ),
       async (a) => {
+        const { parseColor, parseParts } = await import("./render/overlay_style.js");
+        const style = { parts: parseParts(a.draw), meshColor: parseColor(a.meshColor, "--mesh-color"), contourColor: parseColor(a.contourColor, "--contour-color"), pointColor: parseColor(a.pointColor, "--point-color") };
         const progress = createProgress("render");
         try {
           const { renderOverlay } = await import("./commands/render.js");
-          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
+          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, ...style, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
           progress.stop();
           console.log(`${path.resolve(a.out)}: ${frames} frames`);
         } finally {
@@ -138,11 +167,14 @@ async function main(): Promise<void> {
     .command(
       "info <stream>",
       "describe an SSI stream (header, rows, faces found)",
-      (y) => y.positional("stream", { type: "string", demandOption: true }).option("json", { type: "boolean", default: false }),
+      (y) =>
+        y
+          .positional("stream", { type: "string", demandOption: true, describe: "an SSI .stream header (its data is <stream>~)" })
+          .option("json", { type: "boolean", default: false, describe: "print the figures as one JSON object" }),
       async (a) => {
-        const { describeStream } = await import("./commands/info.js");
+        const { describeStream, formatDescription } = await import("./commands/info.js");
         const info = await describeStream(a.stream);
-        console.log(a.json ? JSON.stringify(info, null, 2) : formatInfo(info));
+        console.log(a.json ? JSON.stringify(info, null, 2) : formatDescription(info));
       },
     )
     .command(serveCommand)
@@ -163,6 +195,7 @@ interface RunSettings {
   devices: ReturnType<typeof parseDevices>;
   bbox?: string;
   keypoints?: string;
+  force?: boolean;
   detector: "short" | "full";
   threads?: number;
   ffmpeg?: string;
@@ -174,24 +207,22 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   const { FaceMesh } = await import("./pipeline.js");
   const { openInputs, predictRows, writeLandmarkStream } = await import("./job.js");
   const tools = { ffmpeg: s.ffmpeg, ffprobe: s.ffprobe };
-  const opened = await openInputs({ video: input, bbox: s.bbox, keypoints: s.keypoints }, logger, tools);
+  const { countingFaces, fewFacesWarning } = await import("./commands/face_count.js");
+  const opened = await openInputs({ video: input, bbox: s.bbox, keypoints: s.keypoints, force: s.force }, logger, tools);
   const mesh = await FaceMesh.create({ devices: s.devices, threads: s.threads, detector: s.detector, onFallback: (m) => logger.warn(m) });
   const progress = createProgress("facemesh");
   const context: HookContext = { logger, progress: progress.report, signal: abortOnSignals() };
   try {
-    const header = await writeLandmarkStream(out, opened.video, predictRows(mesh, opened, { options: s.options, tools }, context));
+    const tally = { rows: 0, faces: 0 };
+    const header = await writeLandmarkStream(out, opened.video, countingFaces(predictRows(mesh, opened, { options: s.options, tools }, context), tally));
     progress.stop();
-    console.log(`${path.resolve(out)}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz (${mesh.device}, ${opened.hints ? "bbox stream" : `${s.options.tracking ? "video mode" : "static mode"}, ${s.detector}-range detector`})`);
+    const few = fewFacesWarning(tally.faces, tally.rows, opened.hints ? "bbox" : s.detector);
+    if (few) logger.warn(few);
+    console.log(`${path.resolve(out)}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz, a face in ${tally.faces} (${mesh.device}, ${opened.hints ? "bbox stream" : `${s.options.tracking ? "video mode" : "static mode"}, ${s.detector}-range detector`})`);
   } finally {
     progress.stop();
     await mesh.dispose();
   }
-}
-
-function formatInfo(info: StreamDescription): string {
-  return Object.entries(info)
-    .map(([k, v]) => `${k.padEnd(14)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
-    .join("\n");
 }
 
 main().catch((err: unknown) => {

@@ -26,6 +26,8 @@ export interface JobInputs {
   bbox?: string;
   /** blazeface keypoint stream, for the eye rotation. */
   keypoints?: string;
+  /** Use bbox/keypoint streams whose frame size or rate differ from the video's (warned instead of refused). */
+  force?: boolean;
 }
 
 export interface OpenedInputs {
@@ -48,11 +50,11 @@ export async function openInputs(inputs: JobInputs, logger: Logger, tools: Media
     return { video, expectedRows: video.frameCount };
   }
   const boxes = await readBboxStream(inputs.bbox);
-  checkSize(boxes.size, video, inputs.bbox, logger);
+  checkMadeFor(boxes, video, inputs, logger);
   let keypoints: Float32Array | undefined;
   if (inputs.keypoints) {
     const kp = await readKeypointStream(inputs.keypoints);
-    checkSize(kp.size, video, inputs.keypoints, logger);
+    checkMadeFor(kp, video, inputs, logger);
     if (kp.rows !== boxes.rows) logger.warn(`${inputs.keypoints}: ${kp.rows} rows but the bbox stream has ${boxes.rows}; frames without a keypoint row get rotation from tracking`);
     keypoints = kp.data;
   }
@@ -64,18 +66,37 @@ export async function openInputs(inputs: JobInputs, logger: Logger, tools: Media
   return { video, hints: { boxes: boxes.data, keypoints }, expectedRows: Math.min(boxes.rows, video.frameCount) };
 }
 
-function checkSize(size: { width: number; height: number } | undefined, video: VideoInfo, file: string, logger: Logger): void {
-  if (size && (size.width !== video.width || size.height !== video.height)) {
-    logger.warn(`${file}: made for ${size.width}x${size.height} frames, but ${video.path} is ${video.width}x${video.height}; its boxes are normalized, so they are used as they are`);
-  }
+/**
+ * Relative difference of frame rates still taken as the same rate: a stream's sr is written from the video's
+ * rate with a few digits (29.97 for 30000/1001).
+ */
+export const RATE_TOLERANCE = 0.005;
+
+/**
+ * A face stream made for another video (its meta size or its sample rate differs from the video's) is refused,
+ * with the numbers: its rows would be laid on the wrong frames. `force` turns the refusal into a warning (the
+ * boxes are normalized, so they are used as they are). A stream without a size in its meta is taken as it is.
+ */
+export function checkMadeFor(stream: { path: string; sr: number; size?: { width: number; height: number } }, video: VideoInfo, inputs: Pick<JobInputs, "force">, logger: Logger): void {
+  const problems: string[] = [];
+  const { size } = stream;
+  if (size && (size.width !== video.width || size.height !== video.height)) problems.push(`frames of ${size.width}x${size.height}, but ${video.path} is ${video.width}x${video.height}`);
+  if (!video.isImage && Math.abs(stream.sr - video.fps) > RATE_TOLERANCE * video.fps) problems.push(`${stream.sr} frames per second, but ${video.path} has ${round3(video.fps)}`);
+  if (problems.length === 0) return;
+  const what = `${stream.path}: made for ${problems.join(", and for ")}`;
+  if (!inputs.force) throw new Error(`${what}: is it the stream of another video? (--force uses it anyway)`);
+  logger.warn(`${what}; used anyway (forced): its boxes are normalized, so they are taken as they are`);
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
 }
 
 /**
  * With tracking (bbox mode and video mode), ffmpeg runs at this niceness (decodeFrames): the chain of one-frame
- * model calls waits on each call, while ffmpeg decodes ahead into a bounded socket. Measured on 2 cores, bbox
- * mode, interleaved runs (medians of 4-5): -3% to +9% frames per second, +4% on average, against the inherited
- * priority. Not in static mode, where the model keeps both cores busy and a starved decoder made the pipeline
- * wait (generated clip 190 vs 223 fps).
+ * model calls waits on each call, while ffmpeg decodes ahead into a bounded socket, so a lower priority for the
+ * decoder costs nothing and leaves the cores to the model. Not in static mode, where the model keeps both cores
+ * busy and a starved decoder makes the pipeline wait (bench/README.md has both measurements).
  */
 export const TRACKING_DECODER_NICENESS = 10;
 

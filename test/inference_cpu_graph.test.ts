@@ -193,10 +193,7 @@ test("channels widened to the NCHWc block: a BlazeFace-style residual block keep
 test("real models: every PRelu and channel Pad is rewritten, outputs unchanged", async (t) => {
   const landmark = modelPath("face_landmark");
   const detector = modelPath("face_detection_short_range");
-  if (!existsSync(landmark) || !existsSync(detector)) {
-    t.skip("models/*.onnx absent: run npm run build-models (postinstall)");
-    return;
-  }
+  for (const file of [landmark, detector]) assert.ok(existsSync(file), `${file} absent: the model build is incomplete (npm run build-models)`);
   // MEDIAPIPE.md section 2: face_landmark has PRELU 23 and PAD 3; the short-range detector PAD 11 and no PRelu.
   // face_landmark's channels are multiples of 16 already: nothing to widen.
   const lm = rewriteForCpu(readFileSync(landmark), { block: 16 });
@@ -236,10 +233,7 @@ test("real models: every PRelu and channel Pad is rewritten, outputs unchanged",
 
 test("webgpu gets face_landmark without PRelu and without widening; cuda and a disabled rewrite get the file", async (t) => {
   const landmark = modelPath("face_landmark");
-  if (!existsSync(landmark)) {
-    t.skip("models/face_landmark.onnx absent: run npm run build-models (postinstall)");
-    return;
-  }
+  assert.ok(existsSync(landmark), `${landmark} absent: the model build is incomplete (npm run build-models)`);
   // The WebGPU provider has no PRelu kernel (it placed all 23 on the CPU on the lent H100): none may be left.
   const source = await modelSource(landmark, "webgpu", true);
   assert.ok(source instanceof Uint8Array, "webgpu gets rewritten bytes");

@@ -32,7 +32,7 @@ async function landmarks(session: ModelSession, x: Float32Array, n: number): Pro
 }
 
 test("worker and main thread, whole batch and chunks of 3: the same landmarks", async (t) => {
-  if (!existsSync(LANDMARK)) return t.skip("models/face_landmark.onnx absent (npm run postinstall builds it)");
+  assert.ok(existsSync(LANDMARK), `${LANDMARK} absent: the model build is incomplete (npm run build-models)`);
   const n = 7;
   const x = crops(n);
   const variants: Array<[string, ModelSession]> = [
@@ -59,7 +59,7 @@ test("worker and main thread, whole batch and chunks of 3: the same landmarks", 
 });
 
 test("copies beyond the first load only when a batch has chunks to share out, or on loadAll", async (t) => {
-  if (!existsSync(LANDMARK)) return t.skip("models/face_landmark.onnx absent");
+  assert.ok(existsSync(LANDMARK), `${LANDMARK} absent: the model build is incomplete (npm run build-models)`);
   const x = crops(4);
   const reference = await createSession(LANDMARK, { devices: ["cpu"], threads: 1, thread: "main" });
   const tracking = await createSession(LANDMARK, { devices: ["cpu"], threads: 2 });
@@ -82,7 +82,7 @@ test("copies beyond the first load only when a batch has chunks to share out, or
 });
 
 test("outputs written in place (shared buffers, chunked over two threads) equal the returned arrays", async (t) => {
-  if (!existsSync(LANDMARK)) return t.skip("models/face_landmark.onnx absent");
+  assert.ok(existsSync(LANDMARK), `${LANDMARK} absent: the model build is incomplete (npm run build-models)`);
   const n = 5;
   const x = crops(n);
   const reference = await createSession(LANDMARK, { devices: ["cpu"], threads: 1, thread: "main" });
@@ -138,7 +138,7 @@ test("threadLayout: one session copy per thread up to MAX_CPU_WORKERS, the rest 
 });
 
 test("on the inference thread, a model call leaves the JS thread free", async (t) => {
-  if (!existsSync(LANDMARK)) return t.skip("models/face_landmark.onnx absent");
+  assert.ok(existsSync(LANDMARK), `${LANDMARK} absent: the model build is incomplete (npm run build-models)`);
   const session = await createSession(LANDMARK, { devices: ["cpu"], threads: 1 });
   try {
     const x = crops(16);
@@ -161,7 +161,7 @@ test("on the inference thread, a model call leaves the JS thread free", async (t
 
 test("errors name the model and the problem; a released session refuses to run", async (t) => {
   await assert.rejects(createSession("/nonexistent/model.onnx", { devices: ["cpu"] }), /device cpu could not load \/nonexistent\/model\.onnx/);
-  if (!existsSync(LANDMARK)) return t.skip("models/face_landmark.onnx absent");
+  assert.ok(existsSync(LANDMARK), `${LANDMARK} absent: the model build is incomplete (npm run build-models)`);
   const session = await createSession(LANDMARK, { devices: ["cpu"], threads: 1 });
   await assert.rejects(session.run(crops(1), [2, 3, 192, 192]), /holds 110592 values, shape \[2,3,192,192\] needs 221184/);
   await session.release();
@@ -174,7 +174,7 @@ test("errors name the model and the problem; a released session refuses to run",
 });
 
 test("a program that never releases its sessions still exits (the inference thread does not hold it)", (t) => {
-  if (!existsSync(LANDMARK)) return t.skip("models/face_landmark.onnx absent");
+  assert.ok(existsSync(LANDMARK), `${LANDMARK} absent: the model build is incomplete (npm run build-models)`);
   const session = path.join(here, "../lib/inference/session.js");
   const script = `
     const { createSession, allocateSharedFloat32 } = await import(${JSON.stringify(session)});

@@ -8,9 +8,9 @@
  * float32 constants), so they may differ only by summation order and fused multiply-adds (XNNPack vs ORT's MLAS).
  * That noise is a few 1e-6 of each output's magnitude: LiteRT's own relaxed-SIMD and baseline ("compat") Wasm
  * builds differ from each other by up to 6e-5 px on the landmarks, 1.4e-4 on the detector regressors and 4.9e-4
- * on short-range logits near -400 (measured on these images). Landmarks are up to 192 px, so 0.01 px is ~100x that
- * noise yet far below any real conversion error (a wrong padding, layout or activation moves points by pixels).
- * Regressors (input-tensor pixels, up to ~270) and logits get 1e-3; logits are compared after MediaPipe's ±100
+ * on short-range logits near -400 (measured on these images). Each output's tolerance (test/support/parity.ts)
+ * sits 3-5x above the ONNX-vs-LiteRT difference measured on these images, far below any real conversion error
+ * (a wrong padding, layout or activation moves points by pixels); logits are compared after MediaPipe's ±100
  * clamp (see OutputPair.clamp). Each check also asserts that outputs for *different* images differ by far more
  * than its tolerance, so a comparison can fail.
  */
@@ -24,6 +24,7 @@ import * as ort from "onnxruntime-node";
 
 import { loadTfliteSource, type ModelName } from "../lib/convert/sources.js";
 import { createLiteRt, type LiteRtRuntime, type TfliteModel } from "../scripts/litert.js";
+import { FULL_RANGE, LANDMARK, largestDifference, SHORT_RANGE, type Difference, type ParityModel } from "./support/parity.js";
 import {
   cropSquare,
   decodeImage,
@@ -40,59 +41,6 @@ import {
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dataDir = path.resolve(projectRoot, "../shared/data");
 const modelsDir = path.join(projectRoot, "models");
-
-/** One output compared between the runtimes. */
-interface OutputPair {
-  onnx: string;
-  tflite: string;
-  /** Shape after the batch dimension, per the ONNX contract. */
-  shape: number[];
-  tolerance: number;
-  units: string;
-  /**
-   * Compare after clamping both sides to [-clamp, clamp]. MediaPipe's TensorsToDetectionsCalculator clamps the
-   * score logits to ±100 before the sigmoid, so values beyond that never matter; the short-range model puts
-   * background anchors at -100 to -600, where float32 noise alone (a few 1e-6 relative) approaches 1e-3.
-   */
-  clamp?: number;
-}
-
-interface ParityModel {
-  name: ModelName;
-  size: number;
-  /** Input value range: [0,1] (landmarks) or [-1,1] (BlazeFace). */
-  signed: boolean;
-  outputs: OutputPair[];
-}
-
-// The ONNX contract (models/*.onnx: input [batch,3,S,S] NCHW RGB) and the matching .tflite output names.
-const LANDMARK: ParityModel = {
-  name: "face_landmark",
-  size: 192,
-  signed: false,
-  outputs: [
-    { onnx: "landmarks", tflite: "conv2d_21", shape: [1404], tolerance: 0.01, units: "px of the 192 crop (x, y, z)" },
-    { onnx: "face_flag", tflite: "conv2d_31", shape: [1], tolerance: 1e-3, units: "logit" },
-  ],
-};
-const SHORT_RANGE: ParityModel = {
-  name: "face_detection_short_range",
-  size: 128,
-  signed: true,
-  outputs: [
-    { onnx: "regressors", tflite: "regressors", shape: [896, 16], tolerance: 1e-3, units: "px of the 128 input, anchor-relative" },
-    { onnx: "classificators", tflite: "classificators", shape: [896, 1], tolerance: 1e-3, units: "logit", clamp: 100 },
-  ],
-};
-const FULL_RANGE: ParityModel = {
-  name: "face_detection_full_range",
-  size: 192,
-  signed: true,
-  outputs: [
-    { onnx: "regressors", tflite: "reshaped_regressor_face_4", shape: [2304, 16], tolerance: 1e-3, units: "px of the 192 input, anchor-relative" },
-    { onnx: "classificators", tflite: "reshaped_classifier_face_4", shape: [2304, 1], tolerance: 1e-3, units: "logit", clamp: 100 },
-  ],
-};
 
 /** Annotated faces (gt68.json set/key) for the landmark crops: frontal and strongly turned heads. */
 const LANDMARK_FACES: { file: string; set: string; key: string }[] = [
@@ -262,17 +210,11 @@ test("LiteRT detectors on our letterboxed images: the best anchor's box centre l
 
 // ---- ONNX vs LiteRT ----
 
-/**
- * Resolves models/<name>.onnx; undefined (after t.skip) when the converter has not run at all. A manifest without
- * the model means a broken build, which fails.
- */
-function onnxFile(t: TestContext, name: ModelName): string | undefined {
+/** models/<name>.onnx; a missing file is a broken build (npm ci builds the models), and fails. */
+function onnxFile(name: ModelName): string {
   const file = path.join(modelsDir, `${name}.onnx`);
-  if (existsSync(file)) return file;
-  const manifest = path.join(modelsDir, "manifest.json");
-  if (existsSync(manifest)) assert.fail(`${manifest} exists but ${file} is missing: the model build is incomplete`);
-  t.skip(`${file} absent and no models/manifest.json: the ONNX models have not been built (npm ci builds them)`);
-  return undefined;
+  assert.ok(existsSync(file), `${file} absent: the model build is incomplete (npm run build-models)`);
+  return file;
 }
 
 async function runOnnx(
@@ -295,29 +237,8 @@ async function runOnnx(
   return out;
 }
 
-interface Difference {
-  /** Largest |actual - expected| (Infinity when either side is NaN). */
-  max: number;
-  /** The reference value where it occurs. */
-  at: number;
-}
-
-/** Largest elementwise difference, both sides first clamped to [-limit, limit]. */
-function largestDifference(actual: Float32Array, expected: Float32Array, limit = Infinity): Difference {
-  assert.equal(actual.length, expected.length);
-  const clamp = (v: number): number => Math.min(Math.max(v, -limit), limit);
-  let worst: Difference = { max: 0, at: Number.NaN };
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(clamp(actual[i]) - clamp(expected[i]));
-    const dist = Number.isNaN(d) ? Infinity : d;
-    if (dist > worst.max) worst = { max: dist, at: expected[i] };
-  }
-  return worst;
-}
-
 async function checkParity(t: TestContext, m: ParityModel, makeItems: () => Promise<Float32Array[]>): Promise<void> {
-  const file = onnxFile(t, m.name);
-  if (!file) return;
+  const file = onnxFile(m.name);
   const items = await makeItems();
   const model = await reference(m.name);
   const session = await ort.InferenceSession.create(file);

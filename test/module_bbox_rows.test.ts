@@ -11,12 +11,14 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { FaceLandmarks } from "../lib/types.js";
+import { GENERATED_CLIPS } from "./support/mediapipe_fixture.js";
 import { tempDir } from "./support/media.js";
 import {
   decodeAll,
   formatSummary,
   jobRequest,
   makeFaceClip,
+  mediapipeLandmarks,
   readStreamFile,
   row,
   rowHasFace,
@@ -25,7 +27,6 @@ import {
   runHooks,
   samplePhoto,
   squareBoxRow,
-  staticLandmarks,
   summarize,
   warningLines,
   writeHandBboxStream,
@@ -49,7 +50,7 @@ const FACE: ReadonlySet<RowKind> = new Set(["face", "lowconf"]);
  * A face's box from its static-mode landmarks: their bounding box, squared on its long side in pixels. That is the
  * box MediaPipe's own tracking derives from landmarks (before its 1.5x), so the crop is one MediaPipe would use.
  */
-function boxFromLandmarks(lm: FaceLandmarks): { cx: number; cy: number; side: number } {
+function boxFromLandmarks(lm: { points: Float32Array }): { cx: number; cy: number; side: number } {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   for (let i = 0; i < 468; i++) {
     const x = lm.points[3 * i]! * W;
@@ -82,7 +83,7 @@ describe("hand-built bbox rows on a generated 640x360 clip", () => {
   let cleanup = async () => {};
   let clip = "";
   let bbox = "";
-  let ref: Array<FaceLandmarks | null> = [];
+  let ref: Array<{ points: Float32Array } | null> = [];
   const outputs = new Map<string, StreamFile>();
 
   /** One run through the hooks (cached by name). */
@@ -103,8 +104,11 @@ describe("hand-built bbox rows on a generated 640x360 clip", () => {
     assert.equal(info.width, W);
     assert.equal(info.height, H);
     assert.equal(frames.length, FRAMES);
-    ref = await staticLandmarks(frames);
-    assert.ok(ref.every((r) => r !== null), "static mode must find the face in every frame of the clip");
+    // Every frame is the same still re-encoded: MediaPipe's own landmarks on that still (frozen) are the reference.
+    const still = await makeFaceClip(path.join(dir, "still.png"), GENERATED_CLIPS["tilted-wide.png"]);
+    const [mp] = await mediapipeLandmarks("tilted-wide.png", still);
+    assert.ok(mp, "MediaPipe found the face on the still");
+    ref = frames.map(() => mp);
     const face = boxFromLandmarks(ref[0]!);
     bbox = await writeHandBboxStream(path.join(dir, "hand.bbox.stream"), KINDS.map((k) => bboxRow(k, face)), { fps: 25, width: W, height: H });
   });
@@ -132,11 +136,11 @@ describe("hand-built bbox rows on a generated 640x360 clip", () => {
           // of the crop: out of the model's range), the background box 0.0003. Documented, not asserted: the
           // score is the model's to give.
           assert.equal(rowHasFace(f), score > 0.5, `row ${r} (${kind}): landmarks iff score > 0.5 (score ${score})`);
-          t.diagnostic(`${kind} box: score ${score.toFixed(4)}, ${rowHasFace(f) ? `landmarks ${(rowVsMesh(f, ref[r]!.points, W, H) * 100).toFixed(2)}% IOD from static mode` : "no landmarks"}`);
+          t.diagnostic(`${kind} box: score ${score.toFixed(4)}, ${rowHasFace(f) ? `landmarks ${(rowVsMesh(f, ref[r]!.points, W, H) * 100).toFixed(2)}% IOD from MediaPipe` : "no landmarks"}`);
         }
       });
       const sum = summarize(d);
-      t.diagnostic(formatSummary("good boxes vs static mode", sum));
+      t.diagnostic(formatSummary("good boxes vs MediaPipe on the still", sum));
       // Boxes from the face's own landmarks: the ROI is the one MediaPipe's tracking would use, a little larger
       // than static mode's (the landmarks reach above BlazeFace's box); 3% IOD as in module_e2e (measured 1.5%).
       assert.ok(sum.max < 0.03, `max ${(sum.max * 100).toFixed(2)}% IOD`);
@@ -216,10 +220,9 @@ describe("still images: one row, sr 1", () => {
   test("hooks on a png with a one-row bbox stream", async (t) => {
     const { dir, cleanup } = await tempDir("facemesh-still-");
     try {
-      const png = await makeFaceClip(path.join(dir, "face.png"), { angle: "-0.8", layout: "wide" });
-      const { frames } = await decodeAll(png);
-      const [lm] = await staticLandmarks(frames);
-      assert.ok(lm, "static mode finds the face");
+      const png = await makeFaceClip(path.join(dir, "face.png"), GENERATED_CLIPS["tilted-wide.png"]);
+      const [lm] = await mediapipeLandmarks("tilted-wide.png", png);
+      assert.ok(lm, "MediaPipe found the face");
       const bbox = await writeHandBboxStream(path.join(dir, "face.bbox.stream"), [bboxRow("face", boxFromLandmarks(lm))], { fps: 1, width: W, height: H });
       const out = path.join(dir, "face.stream");
       const logged = await runHooks(jobRequest({ data: png, bounding_box: bbox }, { landmarks: out }));
@@ -230,7 +233,7 @@ describe("still images: one row, sr 1", () => {
       assert.equal(s.meta.size, `${W}:${H}`);
       assert.ok(row(s, 0)[ROW_DIM - 1]! > 0.99);
       const d = rowVsMesh(row(s, 0), lm.points, W, H);
-      t.diagnostic(`png row vs static mode: ${(d * 100).toFixed(3)}% IOD`);
+      t.diagnostic(`png row vs MediaPipe: ${(d * 100).toFixed(3)}% IOD`);
       assert.ok(d < 0.03);
     } finally {
       await cleanup();

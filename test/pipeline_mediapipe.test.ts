@@ -4,9 +4,10 @@
  * scripts/make_mediapipe_fixture.ts from the reference cache of `npm run parity` (the face_mesh web solution in
  * headless Chromium). The full comparison, every frame of every shared video, is `npm run parity`.
  *
- * Targets (issue 2): per-frame mean landmark distance / inter-ocular distance median <= 0.5%, 95th percentile
- * <= 2%, and the same face / no-face decision on >= 98% of frames. Measured when the fixture was made: median
- * 0.002%, p95 0.026%, max 2.2% (one dlib face), 100% agreement (MediaPipe's GL sampling reproduced, lib/pipeline.ts halfPixel).
+ * Per-frame mean landmark distance / inter-ocular distance. The tolerances (TOLERANCE) sit 2-5x above what was
+ * measured, so a regression far below the issue's targets (TARGET, reported beside them) still fails: measured
+ * median 0.002%, p95 0.026%, max 2.2% (one dlib face), the same face / no-face decision on every frame
+ * (MediaPipe's GL sampling reproduced, lib/pipeline.ts halfPixel).
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -32,6 +33,10 @@ function triplets(xy: ArrayLike<number>): Float32Array {
   }
   return out;
 }
+
+const TOLERANCE = { median: 0.0001, p95: 0.001, max: 0.05, agreement: 1 };
+/** The issue's targets: reported, looser than TOLERANCE. */
+const TARGET = { median: 0.005, p95: 0.02, agreement: 0.98 };
 
 let mesh: FaceMesh;
 before(async () => {
@@ -73,7 +78,9 @@ test("static mode matches MediaPipe's own landmarks on the shared images and vid
   t.diagnostic(`${fixture.entries.length} frames from ${files.length} files (${fixture.source})`);
   t.diagnostic(`distance / IOD: median ${(s.median * 100).toFixed(3)}%, p95 ${(s.p95 * 100).toFixed(3)}%, max ${(s.max * 100).toFixed(3)}%; agreement ${(agreement * 100).toFixed(1)}%`);
   assert.ok(distances.length >= 40, `compared ${distances.length} faces`);
-  assert.ok(s.median <= 0.005, `median ${(s.median * 100).toFixed(3)}% > 0.5%`);
-  assert.ok(s.p95 <= 0.02, `p95 ${(s.p95 * 100).toFixed(3)}% > 2%`);
-  assert.ok(agreement >= 0.98, `face-found agreement ${(agreement * 100).toFixed(1)}% < 98%`);
+  t.diagnostic(`tolerance: median ${TOLERANCE.median * 100}%, p95 ${TOLERANCE.p95 * 100}%, max ${TOLERANCE.max * 100}%, agreement ${TOLERANCE.agreement * 100}%; issue target: median ${TARGET.median * 100}%, p95 ${TARGET.p95 * 100}%, agreement ${TARGET.agreement * 100}% (met: ${s.median <= TARGET.median && s.p95 <= TARGET.p95 && agreement >= TARGET.agreement})`);
+  assert.ok(s.median <= TOLERANCE.median, `median ${(s.median * 100).toFixed(4)}% > ${TOLERANCE.median * 100}%`);
+  assert.ok(s.p95 <= TOLERANCE.p95, `p95 ${(s.p95 * 100).toFixed(4)}% > ${TOLERANCE.p95 * 100}%`);
+  assert.ok(s.max <= TOLERANCE.max, `max ${(s.max * 100).toFixed(3)}% > ${TOLERANCE.max * 100}%`);
+  assert.ok(agreement >= TOLERANCE.agreement, `face-found agreement ${(agreement * 100).toFixed(1)}% < ${TOLERANCE.agreement * 100}%`);
 });

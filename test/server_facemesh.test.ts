@@ -57,7 +57,9 @@ test("the seed's request runs the real facemesh module through the server (Pytho
     assert.deepEqual(readFileSync(path.join(r.workDir, `${out}~`)), readFileSync(`${expected}~`), "server output differs from facemesh run");
   };
 
-  if (has("python3", ["-c", "import requests"])) {
+  // One subtest per client: a machine without the tool skips it, with the reason, instead of passing.
+  await t.test("Python requests", async (st) => {
+    if (!has("python3", ["-c", "import requests"])) return st.skip("python3 with requests is not installed");
     const script = `
 import json, sys, requests
 r = requests.post(sys.argv[1] + "/process", data={"jobID": "´face_mesh_stream", "trainerFilePath": sys.argv[2], "data": sys.argv[3]})
@@ -65,14 +67,11 @@ print(json.dumps(r.json()))`;
     const { stdout } = await promisify(execFile)("python3", ["-c", script, server.url, TRAINER, data("path/to/my/stream.stream")], { encoding: "utf8", timeout: 60_000 });
     assert.deepEqual(JSON.parse(stdout), { success: "True" });
     await check("´face_mesh_stream", "path/to/my/stream.stream");
-  } else {
-    t.diagnostic("python3 with requests is not installed: Python client skipped");
-  }
-  if (has("curl", ["--version"])) {
+  });
+  await t.test("curl", async (st) => {
+    if (!has("curl", ["--version"])) return st.skip("curl is not installed");
     const { stdout } = await promisify(execFile)("curl", ["-sS", `${server.url}/process`, "--data-urlencode", "jobID=´face_mesh_stream curl", "--data-urlencode", `trainerFilePath=${TRAINER}`, "--data-urlencode", `data=${data("path/to/my/curl.stream")}`], { encoding: "utf8", timeout: 60_000 });
     assert.deepEqual(JSON.parse(stdout), { success: "True" });
     await check("´face_mesh_stream curl", "path/to/my/curl.stream");
-  } else {
-    t.diagnostic("curl is not installed: curl client skipped");
-  }
+  });
 });

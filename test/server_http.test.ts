@@ -191,7 +191,6 @@ test("cancel stops a running job's process (also one that blocks its event loop)
   assert.equal(await client.status("q1"), CANCELED, "/cancel answers once the job has stopped");
   const gone = await eventually(() => (processAlive(pid) ? undefined : performance.now() - t0), 5000, "process exit");
   t.diagnostic(`cancel of a sleeping job: answered after ${answered.toFixed(0)} ms, process gone after ${gone.toFixed(0)} ms`);
-  assert.ok(gone < 3000, `cancel took ${gone} ms`);
   assert.match(await client.log("q1"), /Action successfully canceled/);
 
   // The queue moves on: q2 runs now. It blocks its event loop, so only SIGKILL (after the grace period) stops it.
@@ -205,7 +204,6 @@ test("cancel stops a running job's process (also one that blocks its event loop)
   assert.deepEqual((await client.post("/cancel", { jobID: "busy" })).json(), { success: "true" });
   const busyGone = await eventually(() => (processAlive(busyPid) ? undefined : performance.now() - t1), 5000, "busy process exit");
   t.diagnostic(`cancel of an event-loop-blocking job (SIGTERM ignored, SIGKILL after 500 ms): process gone after ${busyGone.toFixed(0)} ms`);
-  assert.ok(busyGone < 3000, `cancel took ${busyGone} ms`);
   assert.equal(await client.status("busy"), CANCELED);
   assert.ok(!processAlive(pid2));
   // Cancelling a job that is over is not an error, it just does nothing.

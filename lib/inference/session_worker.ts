@@ -1,6 +1,6 @@
 /**
  * An inference thread: a worker_threads worker that owns onnxruntime sessions and runs them on request
- * (in chunks of at most the session's model-call batch, see runChunked). session.ts starts one per CPU core
+ * (in chunks of at most the session's model-call batch, see runChunked). worker_pool.ts starts one per CPU core
  * and shares each batch's chunks out among them.
  *
  * Why a thread: onnxruntime-node's `session.run` returns a promise but computes synchronously on the calling
@@ -12,22 +12,13 @@
  * refuses tensors over shared memory ("Invalid argument"), so each chunk is copied once into a buffer this
  * thread owns and reuses (grown to one chunk, never allocated per call). Outputs are transferred back (no copy).
  *
- * Protocol (see session.ts, the only user): load -> loaded | failed; run -> result | failed; release -> released.
+ * The messages are worker_protocol.ts; the other side is worker_pool.ts.
  */
 import { parentPort } from "node:worker_threads";
 import * as ort from "onnxruntime-node";
-import { modelSource, runChunked, type Device } from "./session.js";
-
-export type WorkerRequest =
-  | { type: "load"; req: number; modelPath: string; device: Device; options: ort.InferenceSession.SessionOptions; maxBatch: number; graphRewrite: boolean }
-  | { type: "run"; req: number; session: number; input: Float32Array; dims: number[]; into?: Record<string, Float32Array> }
-  | { type: "release"; req: number; session: number };
-
-export type WorkerReply =
-  | { type: "loaded"; req: number; session: number; inputNames: string[]; outputNames: string[] }
-  | { type: "result"; req: number; outputs: Record<string, Float32Array>; ms: number }
-  | { type: "released"; req: number }
-  | { type: "failed"; req: number; message: string };
+import { runChunked } from "./model_call.js";
+import { modelSource } from "./providers.js";
+import type { WorkerReply, WorkerRequest } from "./worker_protocol.js";
 
 interface Hosted {
   session: ort.InferenceSession;
@@ -37,7 +28,7 @@ interface Hosted {
 }
 
 const port = parentPort;
-if (!port) throw new Error("session_worker.js is a worker_threads entry point; it is started by lib/inference/session.ts");
+if (!port) throw new Error("session_worker.js is a worker_threads entry point; it is started by lib/inference/worker_pool.ts");
 
 const hosted = new Map<number, Hosted>();
 let nextSession = 1;

@@ -122,8 +122,24 @@ function describe(value: unknown): string {
   return typeof value === "string" ? `"${value}"` : String(value);
 }
 
+/** An invalid option value; `option` is the trainer's name, so that a command line can name its own flag instead. */
+export class OptionError extends Error {
+  constructor(
+    readonly option: string,
+    readonly value: unknown,
+    readonly rule: string,
+  ) {
+    super(`option ${option}=${describe(value)}: ${rule}`);
+  }
+
+  /** The same message for the flag the user typed, e.g. `--min-score-thresh`. */
+  as(flag: string): string {
+    return `${flag}=${describe(this.value)}: ${this.rule}`;
+  }
+}
+
 function fail(name: string, value: unknown, rule: string): never {
-  throw new Error(`option ${name}=${describe(value)}: ${rule}`);
+  throw new OptionError(name, value, rule);
 }
 
 function toNumber(name: string, value: unknown): number {

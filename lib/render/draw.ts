@@ -20,6 +20,8 @@ export interface DrawOptions {
   pointColor?: Rgb | null;
   /** Radius of a landmark point in pixels (0 = one pixel); default 1. */
   pointRadius?: number;
+  /** Width of the edges in pixels; default 1. */
+  lineWidth?: number;
 }
 
 const DEFAULT_EDGE: Rgb = [0, 255, 0];
@@ -67,10 +69,12 @@ export function clipSegment(x0: number, y0: number, x1: number, y1: number, w: n
 }
 
 /**
- * Draws a 1-pixel line between continuous pixel coordinates (integers = pixel centres); the parts outside the
- * image are clipped away, so endpoints far outside (or an enormous segment) cost nothing extra.
+ * Draws a line between continuous pixel coordinates (integers = pixel centres); the parts outside the image are
+ * clipped away, so endpoints far outside (or an enormous segment) cost nothing extra. Width 1: one pixel per
+ * step (Bresenham); wider: a disk of that diameter at each step.
  */
-export function drawLine(image: RgbImage, x0: number, y0: number, x1: number, y1: number, color: Rgb): void {
+export function drawLine(image: RgbImage, x0: number, y0: number, x1: number, y1: number, color: Rgb, width = 1): void {
+  const plot = width > 1 ? (x: number, y: number) => drawDisk(image, x, y, (width - 1) / 2, color) : (x: number, y: number) => setPixel(image, x, y, color);
   const clipped = clipSegment(x0, y0, x1, y1, image.width, image.height);
   if (!clipped) return;
   const clampX = (v: number) => Math.min(image.width - 1, Math.max(0, Math.round(v)));
@@ -86,7 +90,7 @@ export function drawLine(image: RgbImage, x0: number, y0: number, x1: number, y1
   const sy = y < ye ? 1 : -1;
   let err = dx + dy;
   for (;;) {
-    setPixel(image, x, y, color);
+    plot(x, y);
     if (x === xe && y === ye) return;
     const e2 = 2 * err;
     if (e2 >= dy) {
@@ -134,7 +138,7 @@ export function drawFaceMesh(image: RgbImage, row: ArrayLike<number>, edges: Arr
       const a = edges[e]!;
       const b = edges[e + 1]!;
       if (a >= NUM_LANDMARKS || b >= NUM_LANDMARKS) throw new Error(`drawFaceMesh: edge ${a}-${b} names a landmark >= ${NUM_LANDMARKS}`);
-      drawLine(image, px(a), py(a), px(b), py(b), edgeColor);
+      drawLine(image, px(a), py(a), px(b), py(b), edgeColor, opts.lineWidth ?? 1);
     }
   }
   if (pointColor) {

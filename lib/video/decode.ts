@@ -18,22 +18,15 @@
  *   (the pool lends the buffer to the decoder again, which overwrites it). The pool never lends a buffer that is
  *   on loan, and throws on a double release; a frame never released is simply collected. Frames read ahead or
  *   half filled when decoding stops early were never yielded and go back to the pool here.
- *   Measured (with the earlier stdout-pipe transport) with a /tmp script (median of 5 runs after a warm-up, shared 2-core machine, load 2-2.5; JS CPU =
- *   this process's user+system time per frame, pipe reads included; ffmpeg's CPU not included) on the shared
- *   512x512 WDA_KatieHill_000.mp4 (200 frames) and .cache/bench/512-10s.mp4 (250 frames):
- *     consumer releases each frame at once:    0.50 -> 0.42 ms (KatieHill), 0.43 -> 0.39 ms (512-10s);
- *     consumer holds 24 frames (3 batches):    0.72 -> 0.50 ms,             0.64 -> 0.49 ms;
- *   and in the whole bbox+tracking pipeline (batch 50, releasing each batch's frames when its rows come out)
- *   main-thread GC went 0.18 -> 0.09 ms/frame and 0.10 -> 0.06 ms/frame; process CPU (inference included,
- *   ~3 ms/frame) changed by less than its run-to-run spread. 0.2-0.3 ms of the JS CPU per frame is system time
- *   in the pipe reads, which no pool removes. Which allocation the pool uses for a miss does not matter:
- *   `new Uint8Array` and `Buffer.allocUnsafeSlow` measured the same for a 786 KB buffer (glibc serves both from
- *   pages the kernel already zeroed, so calloc skips the memset).
+ *   Reusing frame buffers saves JS CPU and main-thread garbage collection per frame, most when the consumer
+ *   holds several batches of frames (bench/README.md, "Figures behind the code's choices"). Which allocation
+ *   the pool uses for a miss does not matter: glibc serves `new Uint8Array` and `Buffer.allocUnsafeSlow` alike
+ *   from pages the kernel already zeroed, so calloc skips the memset.
  * - Transport (frame_socket.ts): ffmpeg writes to a local socket instead of a stdout pipe, and frames are read
  *   straight into their buffers (Node's `onread`): no 64 KiB chunk per read, no copy. Reading the child's stdout
  *   stream (with `for await`, 'data' events or a read() loop alike) allocated a Buffer per read, whose external
- *   memory set off most of the pipeline's full collections. Decoding alone, 512x512: 0.5 -> 0.23 ms of JS CPU
- *   per frame, 9 -> 1 garbage collections in 200 frames. At most FRAMES_READ_AHEAD complete frames (and the one
+ *   memory set off most of the pipeline's full collections (bench/README.md has the before and after). At
+ *   most FRAMES_READ_AHEAD complete frames (and the one
  *   being filled) are read ahead of the consumer; then reading pauses and ffmpeg blocks, so memory stays bounded.
  * - Early exit (`break`, `return()`), an abort signal or an error kill ffmpeg (SIGKILL) and wait for it to exit,
  *   so no process or zombie outlives the generator.

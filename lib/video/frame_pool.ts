@@ -1,6 +1,6 @@
 /**
  * FramePool: frame buffers handed back by a consumer, for decodeFrames to fill again instead of allocating a fresh
- * 786 KB buffer per 512x512 frame (see the file comment of decode.ts for why and for the measured effect).
+ * 786 KB buffer per 512x512 frame (see the file comment of decode.ts for why; bench/README.md for the effect).
  *
  * Contract (the whole point of the class is to make a use-after-release bug hard to write, and loud):
  * - `acquire(bytes)` lends a buffer of exactly `bytes` bytes: a released one when one of that size is free, else a

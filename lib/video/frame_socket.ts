@@ -5,9 +5,8 @@
  * assembled. So bytes land in the frame buffer itself: no intermediate chunk, no copy.
  *
  * Why not the child's stdout stream: every read of it allocates a fresh Buffer of up to 64 KiB (13 per 512x512
- * frame). That external memory set off most of the main thread's full garbage collections in the pipeline
- * (`--trace-gc`, 200 frames of a 512x512 video: 9 collections while decoding alone, 1 with this socket), and
- * each chunk was copied once more into its frame. Decoding alone measured 0.5 -> 0.23 ms of JS CPU per frame.
+ * frame). That external memory set off most of the main thread's full garbage collections in the pipeline,
+ * and each chunk was copied once more into its frame (bench/README.md has the measurement with `--trace-gc`).
  *
  * Back-pressure: at most FRAMES_READ_AHEAD complete frames wait for the consumer; then reading stops and ffmpeg
  * blocks on a full socket buffer, as it did on a full pipe.

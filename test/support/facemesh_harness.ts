@@ -7,6 +7,7 @@
  * The distance used everywhere: mean 2-D distance over the 468 points in *pixels*, divided by the reference's
  * inter-ocular distance (outer eye corners, mesh points 33 and 263), the usual normalized mean error.
  */
+import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -20,6 +21,8 @@ import * as facemesh from "../../facemesh.js";
 import { probeVideo, type VideoInfo } from "../../lib/video/probe.js";
 import { decodeFrames } from "../../lib/video/decode.js";
 import { ffmpeg, projectRoot, sharedDataDir } from "./media.js";
+import { GENERATED_CLIPS, generatedFixture, generatedReference } from "./mediapipe_fixture.js";
+import { decodeInput, PixelHash } from "../../scripts/mediapipe_reference.js";
 
 const require = createRequire(import.meta.url);
 
@@ -266,6 +269,21 @@ export async function staticLandmarks(frames: readonly RgbImage[]): Promise<Arra
   } finally {
     await mesh.dispose();
   }
+}
+
+/**
+ * MediaPipe's own landmarks (frozen in test/fixtures/mediapipe/generated.json) on a clip made with makeFaceClip
+ * from the recipe GENERATED_CLIPS[name], after checking that `file` decodes to the pixels MediaPipe was given:
+ * an independent reference, where staticLandmarks is the engine's own. Entries are null where MediaPipe found
+ * no face; `points` are x, y (z = 0), normalized.
+ */
+export async function mediapipeLandmarks(name: keyof typeof GENERATED_CLIPS, file: string): Promise<Array<{ points: Float32Array } | null>> {
+  const hash = new PixelHash();
+  for await (const frame of decodeInput(file)) hash.add(frame);
+  const clip = generatedFixture().clips[name];
+  assert.ok(clip, `generated.json has no ${name}: rerun scripts/make_packaged_fixture.ts`);
+  assert.equal(hash.digest(), clip.pixelsSha256, `${file}: decodes to other pixels than MediaPipe saw for ${name} (recipe or ffmpeg changed: rerun scripts/make_packaged_fixture.ts)`);
+  return generatedReference(name).map((points) => (points ? { points } : null));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
