@@ -4,7 +4,7 @@
  * to install when it does not load. Everything device-specific in the session code reads this table.
  *
  * "cuda": onnxruntime-node's CUDA provider; its libraries are installed only when the user opts in with
- * ONNXRUNTIME_NODE_INSTALL=cuda12 at `npm ci`. "webgpu": bundled with onnxruntime-node on Linux; needs a
+ * ONNXRUNTIME_NODE_INSTALL=cuda12 (`npm run install-cuda`). "webgpu": bundled with onnxruntime-node on Linux; needs a
  * Vulkan loader and a GPU.
  */
 import { readFile } from "node:fs/promises";
@@ -47,7 +47,7 @@ export const DEVICE_PROFILES: Readonly<Record<Device, DeviceProfile>> = {
     executionProvider: "cuda",
     modelBatch: Number.POSITIVE_INFINITY,
     copies: false,
-    installHint: "install onnxruntime-node's CUDA 12 libraries with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci` (needs an NVIDIA driver and CUDA 12 / cuDNN 9 runtime)",
+    installHint: "install onnxruntime-node's CUDA 12 libraries with `npm run install-cuda` after `npm ci` (it runs onnxruntime-node's own install script with ONNXRUNTIME_NODE_INSTALL=cuda12; needs network access, an NVIDIA driver and CUDA 12 / cuDNN 9 runtime)",
   },
   webgpu: {
     executionProvider: "webgpu",
