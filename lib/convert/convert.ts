@@ -14,11 +14,21 @@
  * Anything outside the supported subset throws an Error that names the model, the operator and the option.
  */
 import { decodeFloat16 } from "./fp16.js";
+import {
+  type OnnxEmitter,
+  emitLandmarks2TransformMatrix,
+  emitTransformLandmarks,
+  emitTransformTensorBilinear,
+  parseLandmarks2TransformMatrixOptions,
+  parseTransformTensorBilinearOptions,
+  readFlexbufferMap,
+} from "./mediapipe_ops.js";
 import { type Attribute, type Graph, type GraphNode, type Initializer, int, ints, product, str } from "./graph.js";
 import type {
   Conv2DOptions,
   DepthwiseConv2DOptions,
   Pool2DOptions,
+  StridedSliceOptions,
   TfliteModel,
   TfliteOperator,
   TfliteSubgraph,
@@ -466,15 +476,119 @@ class Converter {
     return this.addInitializer(c.tensor.name, t.shape, t.data);
   }
 
-  private add(activation: number): void {
+  /** ADD and MUL: elementwise with numpy broadcasting; at most one operand may be a constant. */
+  private elementwise(opType: "Add" | "Mul", activation: number): void {
     const operands = [this.value(this.inputIndex(0, "x")), this.value(this.inputIndex(1, "y"))];
     const acts = operands.filter((v): v is ActivationValue => v.kind === "activation");
-    if (acts.length === 0) this.fail("both operands are constants (constant folding of ADD is not supported)");
+    if (acts.length === 0) this.fail(`both operands are constants (constant folding of ${opType === "Add" ? "ADD" : "MUL"} is not supported)`);
     const rank = acts[0].shape.length;
     if (acts.some((a) => a.shape.length !== rank)) this.fail(`operands of different ranks [${acts.map((a) => `[${a.shape}]`).join(", ")}]`);
     const layout: Layout = rank === 4 && acts.some((a) => a.layout === "nchw") ? "nchw" : "native";
     const inputs = operands.map((v) => (v.kind === "activation" ? this.inLayout(v, layout) : this.broadcastConstant(v, layout, rank)));
-    this.emit("Add", inputs, [], activation, layout);
+    this.emit(opType, inputs, [], activation, layout);
+  }
+
+  /**
+   * STRIDED_SLICE with constant begin/end/strides, positive strides, begin_mask/end_mask; the batch axis must be
+   * kept whole (dynamic batch). A slice that keeps everything is an Identity.
+   */
+  private stridedSlice(o: StridedSliceOptions): void {
+    const x = this.activation(0);
+    const rank = x.shape.length;
+    const [begin, end, strides] = (["begin", "end", "strides"] as const).map((what, i) => {
+      const c = this.constant(i + 1, what, "int32");
+      if (c.data.length !== rank) this.fail(`${what} has ${c.data.length} values for a rank-${rank} input`);
+      return Array.from(c.data);
+    });
+    if (o.ellipsisMask || o.newAxisMask || o.shrinkAxisMask || o.offset) {
+      this.fail(`ellipsis_mask ${o.ellipsisMask}, new_axis_mask ${o.newAxisMask}, shrink_axis_mask ${o.shrinkAxisMask}, offset ${o.offset} are not supported (only begin_mask and end_mask)`);
+    }
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const steps: number[] = [];
+    const axes: number[] = [];
+    const outShape: number[] = [];
+    for (let a = 0; a < rank; a++) {
+      const dim = x.shape[a];
+      const step = strides[a];
+      if (!(step >= 1)) this.fail(`stride ${step} on axis ${a} is not supported (positive strides only)`);
+      const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+      const b = o.beginMask & (1 << a) ? 0 : clamp(begin[a]);
+      const e = o.endMask & (1 << a) ? dim : clamp(end[a]);
+      const count = Math.max(0, Math.ceil((e - b) / step));
+      outShape.push(count);
+      if (b === 0 && e === dim && step === 1) continue;
+      if (a === 0) this.fail(`slicing the batch dimension (begin ${b}, end ${e}, stride ${step}) is not supported`);
+      starts.push(b);
+      ends.push(e);
+      steps.push(step);
+      axes.push(x.layout === "nchw" ? NHWC_AXIS_TO_NCHW[a] : a);
+    }
+    this.checkOutputShape(outShape);
+    if (axes.length === 0) return this.emit("Identity", [x.name], [], Activation.NONE, x.layout);
+    const name = this.outputTensor().name;
+    const inputs = [x.name, this.int64Initializer(`${name}/starts`, starts), this.int64Initializer(`${name}/ends`, ends), this.int64Initializer(`${name}/axes`, axes), this.int64Initializer(`${name}/steps`, steps)];
+    this.emit("Slice", inputs, [], Activation.NONE, x.layout);
+  }
+
+  private emitter(): OnnxEmitter {
+    return {
+      node: (opType, inputs, outputs, attributes = []) => this.node(opType, inputs, outputs, attributes),
+      fresh: (base) => this.fresh(base),
+      floats: (base, dims, data) => this.addInitializer(base, dims, Float32Array.from(data)),
+      int64s: (base, values) => this.int64Initializer(base, values),
+    };
+  }
+
+  /** MediaPipe's custom operators of the attention model (mediapipe_ops.ts), version 2 only. */
+  private custom(op: TfliteOperator): void {
+    const code = op.customCode ?? "";
+    const what = `${this.model.source}: operator #${op.index} CUSTOM(${code})`;
+    const known = ["Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks"];
+    if (!known.includes(code)) this.fail(`custom operator ${JSON.stringify(code)} is not supported (known: ${known.join(", ")})`);
+    // Version 1 of each operator has other semantics (and options); MediaPipe's 2022 models use version 2.
+    if (op.version !== 2) this.fail(`version ${op.version} is not supported (only version 2)`);
+    const out = this.outputTensor();
+    const guard = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (err) {
+        return this.fail((err as Error).message.replace(`${what}: `, ""));
+      }
+    };
+    if (code === "Landmarks2TransformMatrix") {
+      const x = this.activation(0, "landmarks");
+      if (x.shape.length !== 3 || x.shape[0] !== 1 || x.shape[2] !== 3) this.fail(`landmarks of shape [${x.shape}]; expected [1,N,3]`);
+      this.checkOutputShape([1, 4, 4]);
+      const opts = guard(() => parseLandmarks2TransformMatrixOptions(op.customOptions, what));
+      const name = this.fresh(out.name);
+      guard(() => emitLandmarks2TransformMatrix(this.emitter(), this.inLayout(x, "native"), x.shape[1], opts, name, what));
+      this.setActivation(out, name, "native");
+    } else if (code === "TransformTensorBilinear") {
+      const x = this.activation(0, "feature map");
+      this.rank4(x, "feature map");
+      const m = this.activation(1, "matrix");
+      if (m.shape.join(",") !== "1,4,4") this.fail(`matrix of shape [${m.shape}]; expected [1,4,4]`);
+      const opts = guard(() => parseTransformTensorBilinearOptions(op.customOptions, what));
+      this.checkOutputShape([1, opts.outputHeight, opts.outputWidth, x.shape[3]]);
+      const name = this.fresh(out.name);
+      emitTransformTensorBilinear(this.emitter(), this.inLayout(x, "nchw"), [x.shape[1], x.shape[2]], this.inLayout(m, "native"), opts, name);
+      this.setActivation(out, name, "nchw");
+    } else {
+      const x = this.activation(0, "landmarks");
+      const m = this.activation(1, "matrix");
+      if (x.shape.length !== 3 || x.shape[0] !== 1 || x.shape[2] !== 2) this.fail(`landmarks of shape [${x.shape}]; expected [1,N,2] (2-D landmarks)`);
+      if (m.shape.join(",") !== "1,4,4") this.fail(`matrix of shape [${m.shape}]; expected [1,4,4]`);
+      // Version 2 takes its dimensions from the tensor; options, when a writer adds them, must agree.
+      if (op.customOptions && op.customOptions.length > 0) {
+        const dims = guard(() => readFlexbufferMap(op.customOptions, what)).dimensions;
+        if (dims !== undefined && Number(dims) !== 2) this.fail(`option dimensions = ${String(dims)}; only 2 is supported`);
+      }
+      this.checkOutputShape(x.shape);
+      const name = this.fresh(out.name);
+      emitTransformLandmarks(this.emitter(), this.inLayout(x, "native"), this.inLayout(m, "native"), name);
+      this.setActivation(out, name, "native");
+    }
   }
 
   private prelu(): void {
@@ -599,7 +713,13 @@ class Converter {
         return this.pad();
       case BuiltinOperator.ADD:
         if (o.kind !== "none" && o.kind !== "AddOptions") return expect("AddOptions");
-        return this.add(o.kind === "AddOptions" ? o.activation : Activation.NONE);
+        return this.elementwise("Add", o.kind === "AddOptions" ? o.activation : Activation.NONE);
+      case BuiltinOperator.MUL:
+        if (o.kind !== "none" && o.kind !== "MulOptions") return expect("MulOptions");
+        return this.elementwise("Mul", o.kind === "MulOptions" ? o.activation : Activation.NONE);
+      case BuiltinOperator.STRIDED_SLICE:
+        if (o.kind !== "StridedSliceOptions") return expect("StridedSliceOptions");
+        return this.stridedSlice(o);
       case BuiltinOperator.PRELU:
         if (o.kind !== "none") return expect("none");
         return this.prelu();
@@ -619,7 +739,7 @@ class Converter {
         if (o.kind !== "none" && o.kind !== "DequantizeOptions") return expect("DequantizeOptions");
         return this.dequantize();
       case BuiltinOperator.CUSTOM:
-        return this.fail(`custom operator ${JSON.stringify(op.customCode ?? "")} is not supported`);
+        return this.custom(op);
       default:
         return this.fail("operator is not supported");
     }
