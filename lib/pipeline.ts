@@ -25,7 +25,7 @@
  * a strictly sequential reference written from the spec.
  */
 import type { Detection, FaceLandmarks, RgbImage, Roi } from "./types.js";
-import { LANDMARK_INPUT_SIZE, NUM_LANDMARKS, ROW_DIM } from "./types.js";
+import { LANDMARK_INPUT_SIZE } from "./types.js";
 import { imageToTensor, type ImageToTensorOptions } from "./calculators/image_to_tensor.js";
 import { roiFromDetection } from "./calculators/detection_to_roi.js";
 import { roiFromLandmarks } from "./calculators/landmarks_to_roi.js";
@@ -33,10 +33,10 @@ import { roiFromBox, rotationFromPoints, normalizeRadians } from "./calculators/
 import { projectLandmarks, sigmoid } from "./calculators/landmark_projection.js";
 import { classifyBox } from "./ssi/bbox.js";
 import { FaceDetector, type DetectorKind, type DetectorOutputs } from "./inference/face_detector.js";
-import { LandmarkModel, LANDMARK_TENSOR_SIZE, LANDMARK_VALUES, type LandmarkBatch, type LandmarkOutputs } from "./inference/landmark_model.js";
+import { LandmarkModel, LANDMARK_TENSOR_SIZE, type LandmarkBatch, type LandmarkOutputs } from "./inference/landmark_model.js";
 import type { Device, SessionSettings, SessionThread } from "./inference/session.js";
 import type { Padding } from "./calculators/letterbox.js";
-import { writeEmptyRow, writeLandmarkRow, type NoFaceValue } from "./rows.js";
+import { rowDimFor, writeEmptyRow, writeLandmarkRow, type NoFaceValue } from "./rows.js";
 
 /**
  * Half a degree. Measured on a talking head (test/pipeline_tracking.test.ts): a 1-degree change of the ROI
@@ -71,6 +71,11 @@ export interface FaceMeshConfig {
   modelBatch?: number;
   /** The provider's equivalent graph (default on), see inference/cpu_graph.ts. */
   graphRewrite?: boolean;
+  /**
+   * MediaPipe's refine_landmarks: the attention model, 478 points per face (irises 468..477), rows of
+   * 478 * 2 + 1 values. Default false (face_landmark, 468 points).
+   */
+  refineLandmarks?: boolean;
 }
 
 /** Per-frame face boxes from NOVA streams (blazeface's layout). */
@@ -100,7 +105,7 @@ export interface RunOptions {
 }
 
 export interface RowBatch {
-  /** count * ROW_DIM values. */
+  /** count * FaceMesh.rowDim values. */
   rows: Float32Array;
   count: number;
   /** Index of the batch's first frame in the video. */
@@ -232,13 +237,23 @@ export class FaceMesh {
       modelBatch: config.modelBatch,
       graphRewrite: config.graphRewrite,
     };
-    const landmarks = await LandmarkModel.load(settings);
+    const landmarks = await LandmarkModel.load(settings, config.refineLandmarks ? "face_landmark_with_attention" : "face_landmark");
     // Once a device is chosen for the landmark model, the detector uses the same one.
     return new FaceMesh(landmarks, { ...settings, devices: [landmarks.device] }, config.detector ?? "short", config.halfPixel ?? true);
   }
 
   get device(): Device {
     return this.landmarks.device;
+  }
+
+  /** Landmarks per face: 468, or 478 with refineLandmarks. */
+  get pointsPerFace(): number {
+    return this.landmarks.pointsPerFace;
+  }
+
+  /** Values per output row: a y,x pair per landmark, then the score. */
+  get rowDim(): number {
+    return rowDimFor(this.landmarks.pointsPerFace);
   }
 
   /** The detector is loaded on first use: bbox-stream jobs never need it. */
@@ -286,7 +301,7 @@ export class FaceMesh {
     images.forEach((img, i) => imageToTensor(img, rois[i], LANDMARK_INPUT_SIZE, input, i * LANDMARK_TENSOR_SIZE, this.cropOptions));
     const out = await this.landmarks.run(input, images.length);
     return images.map((img, i) => ({
-      points: projectLandmarks(out.landmarks, i * LANDMARK_VALUES, rois[i], img.width, img.height, LANDMARK_INPUT_SIZE),
+      points: projectLandmarks(out.landmarks, i * this.landmarks.valuesPerFace, rois[i], img.width, img.height, LANDMARK_INPUT_SIZE, undefined, this.landmarks.pointsPerFace),
       score: sigmoid(out.logits[i]),
     }));
   }
@@ -307,10 +322,10 @@ export class FaceMesh {
     // Two sets of buffers: one batch in the model while the next is prepared.
     const buffers: BatchBuffers[] = [0, 1].map(() => ({
       landmarkInput: LandmarkModel.allocateInput(Math.max(batchSize, 2)),
-      landmarkOutput: LandmarkModel.allocateOutputs(Math.max(batchSize, 2)),
+      landmarkOutput: this.landmarks.allocateOutputs(Math.max(batchSize, 2)),
       detectorInput: detector ? detector.allocateInput(batchSize) : null,
       detectorOutput: detector ? detector.allocateOutputs(batchSize) : null,
-      points: Array.from({ length: batchSize }, () => new Float32Array(NUM_LANDMARKS * 3)),
+      points: Array.from({ length: batchSize }, () => new Float32Array(this.landmarks.valuesPerFace)),
     }));
     let state: Promise<TrackState> = Promise.resolve({ rotation: null, spec: 0 });
     let inflight: { job: Promise<{ batch: RowBatch; state: TrackState }>; frames: RgbImage[] } | null = null;
@@ -418,11 +433,12 @@ export class FaceMesh {
     const t = performance.now();
 
     // 3. Rows.
-    const rows = new Float32Array(n * ROW_DIM);
+    const dim = this.rowDim;
+    const rows = new Float32Array(n * dim);
     for (let i = 0; i < n; i++) {
       const r = results[i];
-      if (r.points && r.score > options.minScore) writeLandmarkRow(rows, i * ROW_DIM, r.points, r.score);
-      else writeEmptyRow(rows, i * ROW_DIM, r.score, options.noFace);
+      if (r.points && r.score > options.minScore) writeLandmarkRow(rows, i * dim, r.points, r.score, this.landmarks.pointsPerFace);
+      else writeEmptyRow(rows, i * dim, r.score, options.noFace, dim);
     }
     timing.postMs += performance.now() - t;
     timing.frames += n;
@@ -460,7 +476,7 @@ export class FaceMesh {
       timing.landmarkCrops++;
       t = performance.now();
       const r = results[i];
-      r.points = projectLandmarks(out.landmarks, 0, r.roi!, frames[i].width, frames[i].height, LANDMARK_INPUT_SIZE, buffers.points[i]);
+      r.points = projectLandmarks(out.landmarks, 0, r.roi!, frames[i].width, frames[i].height, LANDMARK_INPUT_SIZE, buffers.points[i], this.landmarks.pointsPerFace);
       r.score = sigmoid(out.logits[0]);
       timing.postMs += performance.now() - t;
     };
@@ -490,7 +506,7 @@ export class FaceMesh {
       // Outputs in slot `slot` too: frame i's are read (finish) before frame i+2 reuses the slot.
       const out = buffers.landmarkOutput;
       pending = r.roi
-        ? this.landmarks.run(input.subarray(slot * LANDMARK_TENSOR_SIZE), 1, { landmarks: out.landmarks.subarray(slot * LANDMARK_VALUES), logits: out.logits.subarray(slot) })
+        ? this.landmarks.run(input.subarray(slot * LANDMARK_TENSOR_SIZE), 1, { landmarks: out.landmarks.subarray(slot * this.landmarks.valuesPerFace), logits: out.logits.subarray(slot) })
         : null;
       pending?.catch(() => undefined);
     }
@@ -530,7 +546,7 @@ export class FaceMesh {
     t = performance.now();
     which.forEach((i, slot) => {
       const r = results[i];
-      r.points = projectLandmarks(out.landmarks, slot * LANDMARK_VALUES, r.roi!, frames[i].width, frames[i].height, LANDMARK_INPUT_SIZE, buffers.points[i]);
+      r.points = projectLandmarks(out.landmarks, slot * this.landmarks.valuesPerFace, r.roi!, frames[i].width, frames[i].height, LANDMARK_INPUT_SIZE, buffers.points[i], this.landmarks.pointsPerFace);
       r.score = sigmoid(out.logits[slot]);
     });
     timing.postMs += performance.now() - t;

