@@ -61,6 +61,7 @@ async function main(): Promise<void> {
             .option("no-face", { type: "string", choices: ["zeros", "nan"], describe: "landmark values of rows without a face" })
             .option("tracking", { type: "boolean", describe: "rotation from the previous frame's landmarks (bbox mode; default on)" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
+            .option("refine-landmarks", { type: "boolean", describe: "MediaPipe's attention model: 478 landmarks (irises 468-477), 957 values per frame" })
             .option("detector", { type: "string", choices: ["short", "full"], default: "short", describe: "BlazeFace model when there is no bbox stream" })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),
         ),
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
         if (a.noTracking && a.tracking) throw new Error("--tracking and --no-tracking contradict each other: give one");
         if (a.tracking !== undefined) raw.tracking = a.tracking;
         if (a.noTracking) raw.tracking = false;
+        if (a.refineLandmarks !== undefined) raw.refine_landmarks = a.refineLandmarks;
         const devices = parseDevices(a.device);
         const { options } = resolveOptions(await readTrainer(trainerPath), raw);
         await runJob(a.input, a.out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
@@ -173,11 +175,17 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   const { openInputs, predictRows, writeLandmarkStream } = await import("./job.js");
   const tools = { ffmpeg: s.ffmpeg, ffprobe: s.ffprobe };
   const opened = await openInputs({ video: input, bbox: s.bbox, keypoints: s.keypoints }, logger, tools);
-  const mesh = await FaceMesh.create({ devices: s.devices, threads: s.threads, detector: s.detector, onFallback: (m) => logger.warn(m) });
+  const mesh = await FaceMesh.create({
+    devices: s.devices,
+    threads: s.threads,
+    detector: s.detector,
+    refineLandmarks: s.options.refine_landmarks,
+    onFallback: (m) => logger.warn(m),
+  });
   const progress = createProgress("facemesh");
   const context: HookContext = { logger, progress: progress.report, signal: abortOnSignals() };
   try {
-    const header = await writeLandmarkStream(out, opened.video, predictRows(mesh, opened, { options: s.options, tools }, context));
+    const header = await writeLandmarkStream(out, opened.video, predictRows(mesh, opened, { options: s.options, tools }, context), mesh.pointsPerFace);
     progress.stop();
     console.log(`${path.resolve(out)}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz (${mesh.device}, ${opened.hints ? "bbox stream" : `${s.detector}-range detector`})`);
   } finally {

@@ -12,7 +12,8 @@ import { readBboxStream, readKeypointStream } from "./ssi/bbox.js";
 import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
 import type { FaceMeshOptions } from "./nova/options.js";
-import { ROW_DIM } from "./types.js";
+import { rowDimFor } from "./rows.js";
+import { NUM_LANDMARKS } from "./types.js";
 
 /** Media type NOVA's renderer recognises (it matches `feature;face;landmarks`). */
 export const LANDMARK_MEDIA_TYPE = "feature;face;landmarks;facemesh";
@@ -114,14 +115,20 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
   }
 }
 
-/** Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. */
-export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>): Promise<SsiHeader> {
+/**
+ * Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. `points`
+ * per face (FaceMesh.pointsPerFace) sets the row size; 478-point streams (refine_landmarks) say so in the meta's
+ * `points` attribute and keep the media type, so NOVA still draws them.
+ */
+export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>, points = NUM_LANDMARKS): Promise<SsiHeader> {
+  const meta: Record<string, string> = { type: LANDMARK_MEDIA_TYPE, size: `${video.width}:${video.height}` };
+  if (points !== NUM_LANDMARKS) meta.points = String(points);
   const writer = await SsiStreamWriter.create(path.resolve(out), {
     sr: video.isImage ? 1 : video.fps,
-    dim: ROW_DIM,
+    dim: rowDimFor(points),
     type: "FLOAT",
     ftype: "BINARY",
-    meta: { type: LANDMARK_MEDIA_TYPE, size: `${video.width}:${video.height}` },
+    meta,
   });
   try {
     for await (const batch of rows) await writer.append(batch.rows);

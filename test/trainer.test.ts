@@ -55,6 +55,7 @@ test("our facemesh.trainer: info, meta, io, model and options", async () => {
     ["device", "LIST", "cpu", ["cpu", "cuda", "webgpu"]],
     ["no_face", "LIST", "zeros", ["zeros", "nan"]],
     ["tracking", "BOOL", true, undefined],
+    ["refine_landmarks", "BOOL", false, undefined],
   ]);
   // Only the three types the NOVA client can render.
   assert.ok(t.options.every((o) => ["STRING", "BOOL", "LIST"].includes(o.type)));

@@ -19,6 +19,8 @@ export interface FaceMeshOptions {
   no_face: NoFaceFill;
   /** Bbox mode: take the ROI rotation from the previous frame's landmarks (MediaPipe's tracking rule); off: rotation 0 (or the keypoint stream's eye line). */
   tracking: boolean;
+  /** MediaPipe's refine_landmarks: the attention model, 478 points per face (irises 468..477), 957 values per row. */
+  refine_landmarks: boolean;
 }
 
 export interface ResolvedOptions {
@@ -36,7 +38,7 @@ export interface ResolvedOptions {
 export const MAX_BATCH_SIZE = 4096;
 
 const NO_FACE_FILLS: readonly NoFaceFill[] = ["zeros", "nan"];
-const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
+const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking", "refine_landmarks"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
 
 /**
  * Parses NOVA's older `optStr` form: "k=v;k2=v2". Values stay text (resolveOptions coerces them); whitespace
@@ -98,6 +100,7 @@ export function resolveOptions(trainer: Trainer, raw: Record<string, unknown>): 
     device: toChoice("device", value("device"), spec("device"), DEVICES),
     no_face: toChoice("no_face", value("no_face"), spec("no_face"), NO_FACE_FILLS),
     tracking: toBool("tracking", value("tracking")),
+    refine_landmarks: toBool("refine_landmarks", value("refine_landmarks")),
   };
 
   const known = new Set<string>(KEYS);
