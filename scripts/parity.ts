@@ -13,7 +13,10 @@
  * MediaPipe's landmarks come from scripts/mediapipe_reference.ts (cached; computing them needs Chromium).
  * Writes .cache/parity/results.json (per group and per frame) and prints markdown tables.
  *
- * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy]
+ * --refine: MediaPipe's refine_landmarks on both sides (478 points; MediaPipe's references from
+ * `mediapipe_reference.js --refine`), plus the iris centres' (468, 473) distance / IOD; no legacy baseline.
+ *
+ * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--refine]
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
@@ -25,6 +28,7 @@ import {
   agreementRate,
   meshDistance,
   meshTo68,
+  pointDistance,
   nearestFace,
   nme68,
   parseMesh68Mapping,
@@ -47,7 +51,7 @@ import {
 } from "./mediapipe_reference.js";
 
 export const TARGETS = { median: 0.005, p95: 0.02, agreement: 0.98 } as const;
-const RESULTS_FILE = path.join(PROJECT_ROOT, ".cache/parity/results.json");
+const resultsFile = (refine: boolean): string => path.join(PROJECT_ROOT, `.cache/parity/results${refine ? "_refine" : ""}.json`);
 
 type HalfPixelSetting = boolean | undefined;
 
@@ -55,22 +59,26 @@ interface Cli {
   only: string | null;
   halfPixel: HalfPixelSetting[];
   legacy: boolean;
+  refine: boolean;
 }
 
 function parseCli(argv: string[]): Cli {
-  const cli: Cli = { only: null, halfPixel: [undefined], legacy: true };
+  const cli: Cli = { only: null, halfPixel: [undefined], legacy: true, refine: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--only") cli.only = argv[++i] ?? null;
     else if (a === "--no-legacy") cli.legacy = false;
+    else if (a === "--refine") cli.refine = true;
     else if (a === "--half-pixel") {
       cli.halfPixel = (argv[++i] ?? "").split(",").map((v) => {
         if (v === "default") return undefined;
         if (v === "true" || v === "false") return v === "true";
         throw new Error(`--half-pixel takes default, true or false (comma-separated), got "${v}"`);
       });
-    } else throw new Error(`unknown argument ${a}; usage: parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy]`);
+    } else throw new Error(`unknown argument ${a}; usage: parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--refine]`);
   }
+  // The legacy recipe gives 468 points only.
+  if (cli.refine) cli.legacy = false;
   return cli;
 }
 
@@ -257,10 +265,10 @@ async function main(): Promise<number> {
   if (cli.only) specs = specs.filter((s) => `${s.dataset}/${s.name}`.includes(cli.only!));
   if (specs.length === 0) throw new Error(`--only ${cli.only}: no input matches`);
 
-  const refs = await mediapipeReferences(specs, "flush");
+  const refs = await mediapipeReferences(specs, "flush", { refine: cli.refine });
   const tracking = new Map<string, number[]>();
   for (const s of specs.filter((x) => x.kind === "video")) {
-    const r = await cachedReference(s, "none");
+    const r = await cachedReference(s, "none", cli.refine);
     if (r) tracking.set(groupOf(s), r.frames.map((f) => f.ms));
   }
 
@@ -269,7 +277,11 @@ async function main(): Promise<number> {
   const gt = JSON.parse(await readFile(gtFile, "utf8")) as GtFile;
   const mapping = parseMesh68Mapping(JSON.parse(await readFile(mappingFile, "utf8")), mappingFile);
 
-  const pipelines = await Promise.all(cli.halfPixel.map((halfPixel) => FaceMesh.create(halfPixel === undefined ? {} : { halfPixel })));
+  const pipelines = await Promise.all(
+    cli.halfPixel.map((halfPixel) => FaceMesh.create({ ...(halfPixel === undefined ? {} : { halfPixel }), refineLandmarks: cli.refine })),
+  );
+  /** --refine: iris centre distances / IOD of the first configuration (468 and 473 of each compared frame). */
+  const iris: number[] = [];
   const configNames = cli.halfPixel.map(configName);
   const legacy = cli.legacy ? await LegacyRecipe.create() : null;
   const methods = [...configNames, "MediaPipe", ...(legacy ? ["legacy"] : [])];
@@ -293,6 +305,7 @@ async function main(): Promise<number> {
         const ours: Array<FaceLandmarks | null> = [];
         for (const fm of pipelines) ours.push(await fm.estimateStatic(img));
         const legacyResult = legacy ? await runLegacy(legacy, pipelines[0], img) : null;
+        if (cli.refine && ours[0] && mp) iris.push(pointDistance(ours[0].points, mp, 468, img.width, img.height), pointDistance(ours[0].points, mp, 473, img.width, img.height));
         records.push({
           group,
           input,
@@ -337,10 +350,15 @@ async function main(): Promise<number> {
       out.push("legacy = the original Python module's recipe (scripts/legacy_recipe.ts) on our detector's box and the same ONNX weights, its v/127-1 input defect reproduced.", "");
     }
   });
+  const irisSummary = cli.refine ? summarize(iris) : null;
+  if (irisSummary) {
+    out.push(`### Iris centres (468, 473), ${configNames[0]}: distance / IOD median ${pct3(irisSummary.median)}, p95 ${pct3(irisSummary.p95)}, max ${pct3(irisSummary.max)} over ${irisSummary.n} points (target: median <= 0.5%)`, "");
+  }
   out.push("### 68-point ground truth (NME, IOD = outer eye corners 36-45)", "", gtTable(gtRows), "");
   out.push("### MediaPipe's own time per frame (ms, Chromium WASM, CPU inference)", "", timingTable(results), "");
   console.log(out.join("\n"));
 
+  const RESULTS_FILE = resultsFile(cli.refine);
   await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
   const tmp = `${RESULTS_FILE}.${process.pid}.tmp`;
   await writeFile(
@@ -350,6 +368,8 @@ async function main(): Promise<number> {
         date: new Date().toISOString(),
         targets: TARGETS,
         configs: cli.halfPixel.map((h, c) => ({ name: configNames[c], halfPixel: h ?? "default" })),
+        refine: cli.refine,
+        iris: irisSummary,
         mediapipe: refs[0]?.harness ?? null,
         groups: results,
         groundTruth: gtRows,
@@ -363,6 +383,7 @@ async function main(): Promise<number> {
   console.error(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
 
   const missed = results.filter((g) => !g.configs[0].pass).map((g) => g.group);
+  if (irisSummary && !(irisSummary.median <= 0.005)) missed.push("iris centres");
   if (missed.length) {
     console.error(`parity targets missed (${configNames[0]}): ${missed.join(", ")}`);
     return 1;

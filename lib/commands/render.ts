@@ -5,6 +5,7 @@
 import type { HookContext } from "../nova/hooks.js";
 import type { RgbImage } from "../types.js";
 import { ROW_DIM } from "../types.js";
+import { pointsForRowDim } from "../rows.js";
 import { readSsiStream } from "../ssi/stream.js";
 import { probeVideo } from "../video/probe.js";
 import { decodeFrames } from "../video/decode.js";
@@ -23,8 +24,9 @@ export interface RenderSettings {
 
 export async function renderOverlay(s: RenderSettings): Promise<number> {
   const stream = await readSsiStream(s.stream);
-  if (stream.header.dim !== ROW_DIM) {
-    throw new Error(`${stream.path}: not a facemesh landmark stream: dim=${stream.header.dim}, expected ${ROW_DIM}`);
+  const dim = stream.header.dim;
+  if (pointsForRowDim(dim) === null) {
+    throw new Error(`${stream.path}: not a facemesh landmark stream: dim=${dim}, expected ${ROW_DIM} (or 957 with refine_landmarks)`);
   }
   const video = await probeVideo(s.input, { ffprobe: s.tools.ffprobe });
   const edges = await loadMeshEdges();
@@ -33,7 +35,7 @@ export async function renderOverlay(s: RenderSettings): Promise<number> {
   async function* drawn(): AsyncGenerator<RgbImage> {
     let i = 0;
     for await (const frame of decodeFrames(video.path, video, { ffmpeg: s.tools.ffmpeg, signal: s.context.signal })) {
-      if (i < stream.rows) drawFaceMesh(frame, rows.subarray(i * ROW_DIM, (i + 1) * ROW_DIM) as ArrayLike<number>, edges);
+      if (i < stream.rows) drawFaceMesh(frame, rows.subarray(i * dim, (i + 1) * dim) as ArrayLike<number>, edges);
       else undrawn++;
       i++;
       s.context.progress?.(i, video.frameCount);
