@@ -9,8 +9,8 @@
  *   atan2 is never needed: cos and sin of r follow from the normalized direction (dx, dy)/|d|.
  * - TransformTensorBilinear: output pixel (u,v) samples the feature map bilinearly at T·(u+0.5, v+0.5) - 0.5;
  *   a sample whose position lies outside [0, W-1] x [0, H-1] is 0 as a whole. GridSample (bilinear,
- *   align_corners=1) matches inside that box; an in-bounds mask zeroes the rest (GridSample's "zeros" padding
- *   would blend the border instead).
+ *   align_corners=1) matches inside that box; samples outside it are sent far off the map so that they read 0
+ *   (GridSample's "zeros" padding alone would blend the border instead).
  * - TransformLandmarks: (x, y) -> (m0·x + m1·y + m3, m4·x + m5·y + m7) for 2-D landmarks.
  *
  * Options come from the operators' custom_options flexbuffer (flatbuffers' own flexbuffers reader). Facts from
@@ -209,19 +209,20 @@ export function emitTransformTensorBilinear(
   // Positions (x, y) in feature pixels -> GridSample's [-1, 1] with align_corners (x = -1 at pixel 0, 1 at W-1).
   const scale = e.floats(`${b}/to_grid_scale`, [2], [W > 1 ? 2 / (W - 1) : 0, H > 1 ? 2 / (H - 1) : 0]);
   const grid = op(e, "Add", [op(e, "Mul", [pos, scale], `${b}/scaled`), e.floats(`${b}/minus_one`, [], [-1])], `${b}/grid_flat`);
-  const grid4 = op(e, "Reshape", [grid, e.int64s(`${b}/grid_shape`, [0, o.outputHeight, o.outputWidth, 2])], `${b}/grid`);
-  const sampled = op(e, "GridSample", [feature, grid4], `${b}/sampled`, [
+  // A sample outside [0, W-1] x [0, H-1] is 0 as a whole: its grid point is moved far outside the map, where all
+  // four of GridSample's taps read its zero padding. (A mask multiplied after GridSample would do the same, but
+  // would hide the crop's channel count from the CPU graph rewrite, inference/cpu_graph.ts.)
+  const lo = op(e, "GreaterOrEqual", [pos, e.floats(`${b}/lo`, [], [0])], `${b}/ge0`);
+  const hi = op(e, "LessOrEqual", [pos, e.floats(`${b}/hi`, [2], [W - 1, H - 1])], `${b}/le_max`);
+  const insideXY = op(e, "Cast", [op(e, "And", [lo, hi], `${b}/inside_xy`)], `${b}/inside_xy_f`, [int("to", 1)]);
+  const inside = op(e, "Cast", [op(e, "ReduceMin", [insideXY], `${b}/inside_f`, [ints("axes", [2]), int("keepdims", 1)])], `${b}/inside`, [int("to", 9)]);
+  const masked = op(e, "Where", [inside, grid, e.floats(`${b}/far_outside`, [], [-10])], `${b}/grid_masked`);
+  const grid4 = op(e, "Reshape", [masked, e.int64s(`${b}/grid_shape`, [0, o.outputHeight, o.outputWidth, 2])], `${b}/grid`);
+  e.node("GridSample", [feature, grid4], [out], [
     { name: "mode", type: "string", value: "bilinear" },
     { name: "padding_mode", type: "string", value: "zeros" },
     int("align_corners", 1),
   ]);
-  // In-bounds mask: 0 <= x <= W-1 and 0 <= y <= H-1, as [B, 1, outH, outW] floats.
-  const lo = op(e, "GreaterOrEqual", [pos, e.floats(`${b}/lo`, [], [0])], `${b}/ge0`);
-  const hi = op(e, "LessOrEqual", [pos, e.floats(`${b}/hi`, [2], [W - 1, H - 1])], `${b}/le_max`);
-  const inside = op(e, "Cast", [op(e, "And", [lo, hi], `${b}/inside_xy`)], `${b}/inside_xy_f`, [int("to", 1)]);
-  const both = op(e, "ReduceMin", [inside], `${b}/inside`, [ints("axes", [2]), int("keepdims", 0)]);
-  const mask = op(e, "Reshape", [both, e.int64s(`${b}/mask_shape`, [0, 1, o.outputHeight, o.outputWidth])], `${b}/mask`);
-  e.node("Mul", [sampled, mask], [out]);
 }
 
 /** TransformLandmarks (2-D): `landmarks` [B, N, 2] and `matrix` [B, 4, 4] -> `out` [B, N, 2]. */
