@@ -178,6 +178,15 @@ check cpu 150
 check cuda 120
 check webgpu 150
 
+# The attention model (refine_landmarks): the CPU's mesh as the reference, then webgpu (its graph gets the same
+# PRelu-free rewrite; the three feature-map crops are GridSample).
+for dev in cpu webgpu; do
+  if [ "$dev" = cpu ]; then aargs=(--save "$W/cpu-attention.bin"); else aargs=(--ref "$W/cpu-attention.bin"); fi
+  say "== $dev, face_landmark_with_attention"
+  timeout -k 5 150 "$NODE" "$CHECK" --device "$dev" --model face_landmark_with_attention --crops "$CROPS" "${aargs[@]}" > "$W/res-$dev-attention.json" 2>> "$LOG"
+  tail -c 2000 "$W/res-$dev-attention.json" | tee -a "$LOG"; echo | tee -a "$LOG"
+done
+
 # The CPU again with one single-threaded session copy per core (the default caps copies at MAX_CPU_WORKERS).
 say "== cpu, one session copy per core ($(nproc))"
 timeout -k 5 120 "$NODE" "$CHECK" --device cpu --crops "$CROPS" --workers "$(nproc)" > "$W/res-cpu-percore.json" 2>> "$LOG"
