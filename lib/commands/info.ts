@@ -1,6 +1,6 @@
 /** `facemesh info`: what an SSI stream holds, and for a landmark stream how many frames have a face. */
 import { readSsiStream } from "../ssi/stream.js";
-import { ROW_DIM } from "../types.js";
+import { pointsForRowDim } from "../rows.js";
 
 export interface StreamDescription {
   path: string;
@@ -11,7 +11,7 @@ export interface StreamDescription {
   rows: number;
   durationSec: number;
   meta: Record<string, string>;
-  /** Landmark streams (937 dims) only: frames whose landmarks are set (score above the threshold used by run). */
+  /** Landmark streams (937 dims, or 957 with refine_landmarks) only: frames whose landmarks are set (score above the threshold used by run). */
   framesWithFace?: number;
   meanScore?: number;
 }
@@ -20,14 +20,15 @@ export async function describeStream(file: string): Promise<StreamDescription> {
   const s = await readSsiStream(file);
   const h = s.header;
   const d: StreamDescription = { path: s.path, ftype: h.ftype, type: h.type, dim: h.dim, sr: h.sr, rows: s.rows, durationSec: s.rows / h.sr, meta: h.meta };
-  if (h.dim === ROW_DIM && (s.data instanceof Float32Array || s.data instanceof Float64Array)) {
+  const dim = h.dim;
+  if (pointsForRowDim(dim) !== null && (s.data instanceof Float32Array || s.data instanceof Float64Array)) {
     let faces = 0;
     let scores = 0;
     for (let r = 0; r < s.rows; r++) {
-      const score = s.data[r * ROW_DIM + ROW_DIM - 1];
+      const score = s.data[r * dim + dim - 1];
       scores += Number.isFinite(score) ? score : 0;
-      const x0 = s.data[r * ROW_DIM + 1];
-      if (Number.isFinite(x0) && !(x0 === 0 && s.data[r * ROW_DIM] === 0)) faces++;
+      const x0 = s.data[r * dim + 1];
+      if (Number.isFinite(x0) && !(x0 === 0 && s.data[r * dim] === 0)) faces++;
     }
     d.framesWithFace = faces;
     d.meanScore = s.rows > 0 ? scores / s.rows : 0;
