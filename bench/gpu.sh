@@ -201,7 +201,7 @@ say "== webgpu probe"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -lms 250 > "$OUT/smi.csv" 2>&1 &
 SMI=$!
 : > "$W/verbose.log"
-for m in face_landmark face_detection_short_range face_detection_full_range; do
+for m in face_landmark face_landmark_with_attention face_detection_short_range face_detection_full_range; do
   for v in default rewritten; do
     say "-- $m, $v graph: placement"
     timeout -k 5 60 "$NODE" "$PROBE" --model "$m" --variant "$v" --crops "$CROPS" --verbose --seconds 0.5 > /dev/null 2> "$W/v.log"
