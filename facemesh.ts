@@ -34,6 +34,7 @@ export async function load(request: JobRequest, context: HookContext): Promise<F
   for (const w of warnings) context.logger.warn(w);
   const mesh = await FaceMesh.create({
     devices: parseDevices(options.device),
+    refineLandmarks: options.refine_landmarks,
     onFallback: (m) => context.logger.warn(m),
   });
   context.logger.info(`facemesh ${manifest.version}: ${JSON.stringify(options)} on ${mesh.device}`);
@@ -69,7 +70,7 @@ export async function predict(model: FaceMeshModel, request: JobRequest, context
 export async function write(model: FaceMeshModel, prediction: FaceMeshPrediction, request: JobRequest, context: HookContext): Promise<void> {
   const outputs = resolveIoIds(model.manifest.io.outputs, request.outputs);
   const out = requireId(outputs, "landmarks", "output", model.manifest);
-  const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows);
+  const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows, model.mesh.pointsPerFace);
   context.logger.info(`${out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz`);
 }
 

@@ -2,7 +2,7 @@
  * `npm run bench`: facemesh's speed and memory, measured in one run beside its peers on the same machine.
  *
  *   node dist/bench/bench.js [--runs 3] [--seconds 2] [--no-long] [--quick] [--only SUBSTR] [--no-peers]
- *                            [--mediapipe-cache] [--tune | --tune-only] [--out bench]
+ *                            [--mediapipe-cache] [--tune | --tune-only | --model-only] [--out bench]
  *
  * --tune adds the measurements behind the session defaults (lib/inference/session.ts): model-only faces/s at
  * batch 50 for intra-op threads, thread spinning, model-call chunk size, inference thread vs JS thread and the
@@ -12,7 +12,8 @@
  * elsewhere hits every variant alike; tables show medians and the min..max spread):
  * 1. Model only: faces/s of face_landmark in onnxruntime-node at batch 1, 8, 32, 50, 128, 256 (bench/model_speed.ts,
  *    the pipeline's own LandmarkModel), next to LiteRT.js running the same .tflite (scripts/litert-speed.ts, the
- *    plain and the threaded Wasm build; batch 1 only: LiteRT.js cannot batch these models).
+ *    plain and the threaded Wasm build; batch 1 only: LiteRT.js cannot batch these models); beside it the attention
+ *    model of refine_landmarks (478 points). --model-only runs this part alone.
  * 2. End to end: `facemesh run` (the CLI, process start to exit) on every video, with a bbox stream and without
  *    (detection on every frame): wall-clock fps, steady-state fps of the pipeline itself (FACEMESH_TIMING), peak
  *    RSS (bench/rss_probe.ts) and where the time went. Next to MediaPipe's web pipeline (@mediapipe/face_mesh in
@@ -224,11 +225,40 @@ async function ortModelRound(seconds: number): Promise<ModelSpeedOutput> {
   return JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as ModelSpeedOutput;
 }
 
+/** The attention model (refine_landmarks) with the same session defaults. */
+async function attentionModelRound(seconds: number): Promise<ModelSpeedOutput> {
+  const r = await runChild([MODEL_SPEED, "--model", "face_landmark_with_attention", "--batches", BATCHES.join(","), "--seconds", String(seconds)], { timeoutMs: 600_000 });
+  if (r.code !== 0) throw failure("model_speed (attention)", r);
+  return JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as ModelSpeedOutput;
+}
+
 async function liteRtRound(variant: "plain" | "threaded", seconds: number): Promise<LiteRtRun> {
   const r = await runChild([LITERT_SPEED, "--model", "face_landmark", "--variant", variant, "--seconds", String(seconds), "--json"], { timeoutMs: 180_000 });
   if (r.code !== 0) throw failure(`LiteRT.js ${variant}`, r);
   const m = JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as { threads: number; perSecond: number; cpuMsPerCall?: number };
   return { variant, threads: m.threads, perSecond: m.perSecond, cpuMsPerCall: m.cpuMsPerCall ?? null };
+}
+
+/** Section 1, one round: face_landmark and the attention model in onnxruntime, then LiteRT.js (peers). Errors are recorded, not thrown. */
+async function modelOnlyRound(results: Results, seconds: number, peers: boolean): Promise<void> {
+  try {
+    results.modelOnly.ort.push(await ortModelRound(seconds));
+  } catch (err) {
+    results.errors.push(`model only (onnxruntime): ${(err as Error).message}`);
+  }
+  try {
+    results.modelOnly.attention.push(await attentionModelRound(seconds));
+  } catch (err) {
+    results.errors.push(`model only (attention model): ${(err as Error).message}`);
+  }
+  if (!peers) return;
+  for (const variant of ["plain", "threaded"] as const) {
+    try {
+      results.modelOnly.litert.push(await liteRtRound(variant, Math.max(2, seconds)));
+    } catch (err) {
+      results.errors.push(`LiteRT.js ${variant}: ${(err as Error).message}`);
+    }
+  }
 }
 
 /**
@@ -430,7 +460,7 @@ async function stageCosts(video: BenchVideo): Promise<StageCosts> {
 interface Results {
   environment: Environment;
   settings: { runs: number; seconds: number; long: boolean; batches: number[] };
-  modelOnly: { ort: ModelSpeedOutput[]; litert: LiteRtRun[] };
+  modelOnly: { ort: ModelSpeedOutput[]; litert: LiteRtRun[]; attention: ModelSpeedOutput[] };
   videos: Array<{ name: string; file: string; source: string; width: number; height: number; frames: number; codec: string; talkingHead512: boolean }>;
   detectCommand: Array<{ video: string; frames: number; wallMs: number }>;
   e2e: E2eRun[];
@@ -478,13 +508,20 @@ function markdown(r: Results): string {
     "",
   );
   const rows: string[][] = [];
+  const attention = (r.modelOnly.attention ?? []).length > 0;
   for (const b of r.settings.batches) {
     const runs = r.modelOnly.ort.flatMap((o) => o.results.filter((x) => x.batch === b));
     const fps = spread(runs.map((x) => x.facesPerSecond));
     const cpu = spread(runs.map((x) => x.cpuMsPerFace));
-    rows.push([String(b), sp(fps), ratio(fps.median, bestLite), ratio(fps.median, lp.median), f2(cpu.median), ratio(liteCpu.median, cpu.median)]);
+    const row = [String(b), sp(fps), ratio(fps.median, bestLite), ratio(fps.median, lp.median), f2(cpu.median), ratio(liteCpu.median, cpu.median)];
+    if (attention) {
+      const att = spread(r.modelOnly.attention.flatMap((o) => o.results.filter((x) => x.batch === b)).map((x) => x.facesPerSecond));
+      row.push(sp(att), ratio(fps.median, att.median));
+    }
+    rows.push(row);
   }
-  out.push(table(["batch", "onnxruntime faces/s", "vs best LiteRT.js", "vs LiteRT.js plain", "CPU ms/face", "CPU efficiency vs LiteRT.js plain"], rows));
+  const heads = ["batch", "onnxruntime faces/s", "vs best LiteRT.js", "vs LiteRT.js plain", "CPU ms/face", "CPU efficiency vs LiteRT.js plain"];
+  out.push(table(attention ? [...heads, "attention model (refine_landmarks) faces/s", "face_landmark / attention"] : heads, rows));
   const cfg = r.modelOnly.ort[0]?.config;
   if (cfg) out.push("", `onnxruntime: ${cfg.thread} thread${cfg.thread === "worker" ? "s" : ""}, threads ${cfg.threads ?? `default (all cores: ${os.availableParallelism()})`}${cfg.workers ? `, ${cfg.workers} session copies` : ""}, model calls of at most ${cfg.modelBatch ?? "the CPU default"} faces, CPU graph rewrite ${cfg.cpuGraphRewrite ? "on" : "off"}, spinning ${cfg.spinning ? "on" : "off"}.`);
 
@@ -672,6 +709,7 @@ async function main(): Promise<void> {
       "mediapipe-cache": { type: "boolean", default: false },
       tune: { type: "boolean", default: false },
       "tune-only": { type: "boolean", default: false },
+      "model-only": { type: "boolean", default: false },
       out: { type: "string", default: path.join(ROOT, "bench") },
     },
   });
@@ -692,7 +730,7 @@ async function main(): Promise<void> {
   const results: Results = {
     environment: env,
     settings: { runs, seconds, long, batches: BATCHES },
-    modelOnly: { ort: [], litert: [] },
+    modelOnly: { ort: [], litert: [], attention: [] },
     videos: [],
     detectCommand: [],
     e2e: [],
@@ -717,6 +755,15 @@ async function main(): Promise<void> {
       await finish(results, values.out, log, elapsed);
       return;
     }
+  }
+
+  if (values["model-only"]) {
+    for (let round = 0; round < runs; round++) {
+      log(`round ${round + 1}/${runs} [${elapsed()}]: model only`);
+      await modelOnlyRound(results, seconds, !values["no-peers"]);
+    }
+    await finish(results, values.out, log, elapsed);
+    return;
   }
 
   // Inputs.
@@ -765,20 +812,7 @@ async function main(): Promise<void> {
   // 1 + 2, interleaved round by round.
   for (let round = 0; round < runs; round++) {
     log(`round ${round + 1}/${runs} [${elapsed()}]: model only`);
-    try {
-      results.modelOnly.ort.push(await ortModelRound(seconds));
-    } catch (err) {
-      results.errors.push(`model only (onnxruntime): ${(err as Error).message}`);
-    }
-    if (!values["no-peers"]) {
-      for (const variant of ["plain", "threaded"] as const) {
-        try {
-          results.modelOnly.litert.push(await liteRtRound(variant, Math.max(2, seconds)));
-        } catch (err) {
-          results.errors.push(`LiteRT.js ${variant}: ${(err as Error).message}`);
-        }
-      }
-    }
+    await modelOnlyRound(results, seconds, !values["no-peers"]);
     log(`round ${round + 1}/${runs} [${elapsed()}]: end to end`);
     for (const v of videos) {
       for (const mode of ["bbox", "video", "detect"] as const) {

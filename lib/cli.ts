@@ -75,6 +75,7 @@ async function main(): Promise<void> {
             .option("tracking", { type: "boolean", describe: "MediaPipe's tracking (default on): without --bbox video mode (detector only when no face is tracked), with --bbox the rotation from the previous frame's landmarks; off: static mode / rotation 0" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("smoothing", { type: "string", describe: "none (MediaPipe's raw rows) or one_euro (FaceLandmarker's filter over time; trainer default none)" })
+            .option("refine-landmarks", { type: "boolean", describe: "MediaPipe's attention model: 478 landmarks (irises 468-477), 957 values per frame" })
             .option("detector", { ...DETECTOR, describe: `${DETECTOR.describe}, when there is no bbox stream` })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),
         ),
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
         if (a.tracking !== undefined) raw.tracking = a.tracking;
         if (a.noTracking) raw.tracking = false;
         if (a.smoothing !== undefined) raw.smoothing = a.smoothing;
+        if (a.refineLandmarks !== undefined) raw.refine_landmarks = a.refineLandmarks;
         const devices = parseDevices(a.device);
         let options: FaceMeshOptions;
         try {
@@ -145,14 +147,15 @@ async function main(): Promise<void> {
             .positional("input", { type: "string", demandOption: true, describe: "the video or image the stream was made from" })
             .option("stream", { alias: "s", type: "string", demandOption: true, describe: "landmark .stream written by run" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "overlay .mp4 or .png" })
-            .option("draw", { type: "string", default: "mesh,points", describe: "what to draw, comma-separated: mesh (triangle edges), contours (lips, eyes, eyebrows, face oval), points" })
+            .option("draw", { type: "string", default: "mesh,points,irises", describe: "what to draw, comma-separated: mesh (triangle edges), contours (lips, eyes, eyebrows, face oval), points, irises (circles, on --refine-landmarks streams)" })
             .option("mesh-color", { type: "string", default: "green", describe: "mesh edge colour: a name, #rrggbb or r,g,b" })
             .option("contour-color", { type: "string", default: "yellow", describe: "contour colour" })
-            .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" }),
+            .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" })
+            .option("iris-color", { type: "string", default: "cyan", describe: "iris circle colour" }),
         ),
       async (a) => {
         const { parseColor, parseParts } = await import("./render/overlay_style.js");
-        const style = { parts: parseParts(a.draw), meshColor: parseColor(a.meshColor, "--mesh-color"), contourColor: parseColor(a.contourColor, "--contour-color"), pointColor: parseColor(a.pointColor, "--point-color") };
+        const style = { parts: parseParts(a.draw), meshColor: parseColor(a.meshColor, "--mesh-color"), contourColor: parseColor(a.contourColor, "--contour-color"), pointColor: parseColor(a.pointColor, "--point-color"), irisColor: parseColor(a.irisColor, "--iris-color") };
         const progress = createProgress("render");
         try {
           const { renderOverlay } = await import("./commands/render.js");
@@ -209,12 +212,19 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   const tools = { ffmpeg: s.ffmpeg, ffprobe: s.ffprobe };
   const { countingFaces, fewFacesWarning } = await import("./commands/face_count.js");
   const opened = await openInputs({ video: input, bbox: s.bbox, keypoints: s.keypoints, force: s.force }, logger, tools);
-  const mesh = await FaceMesh.create({ devices: s.devices, threads: s.threads, detector: s.detector, onFallback: (m) => logger.warn(m) });
+  const mesh = await FaceMesh.create({
+    devices: s.devices,
+    threads: s.threads,
+    detector: s.detector,
+    refineLandmarks: s.options.refine_landmarks,
+    onFallback: (m) => logger.warn(m),
+  });
   const progress = createProgress("facemesh");
   const context: HookContext = { logger, progress: progress.report, signal: abortOnSignals() };
   try {
     const tally = { rows: 0, faces: 0 };
-    const header = await writeLandmarkStream(out, opened.video, countingFaces(predictRows(mesh, opened, { options: s.options, tools }, context), tally));
+    const rows = countingFaces(predictRows(mesh, opened, { options: s.options, tools }, context), tally, mesh.rowDim);
+    const header = await writeLandmarkStream(out, opened.video, rows, mesh.pointsPerFace);
     progress.stop();
     const few = fewFacesWarning(tally.faces, tally.rows, opened.hints ? "bbox" : s.detector);
     if (few) logger.warn(few);

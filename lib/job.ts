@@ -15,7 +15,8 @@ import { hintRows } from "./pipeline/box_rois.js";
 import { smoothRowBatches } from "./calculators/landmarks_smoothing.js";
 import { frameTimes } from "./video/frame_times.js";
 import type { FaceMeshOptions } from "./nova/options.js";
-import { ROW_DIM } from "./types.js";
+import { rowDimFor } from "./rows.js";
+import { NUM_LANDMARKS } from "./types.js";
 
 /** Media type NOVA's renderer recognises (it matches `feature;face;landmarks`). */
 export const LANDMARK_MEDIA_TYPE = "feature;face;landmarks;facemesh";
@@ -128,7 +129,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     signal: context.signal,
     framesDone: (done) => done.forEach((f) => pool.release(f.data)),
   });
-  for await (const batch of options.smoothing === "one_euro" ? smoothed(raw, opened.video, settings, context) : raw) {
+  for await (const batch of options.smoothing === "one_euro" ? smoothed(raw, opened.video, mesh.pointsPerFace, settings, context) : raw) {
     done += batch.count;
     context.progress?.(done, opened.expectedRows);
     yield batch;
@@ -140,20 +141,26 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
 }
 
 /** The one-euro smoothing stage (lib/calculators/landmarks_smoothing.ts), timed by the frames' presentation timestamps. */
-async function* smoothed(rows: AsyncIterable<RowBatch>, video: VideoInfo, settings: PredictSettings, context: HookContext): AsyncGenerator<RowBatch> {
+async function* smoothed(rows: AsyncIterable<RowBatch>, video: VideoInfo, points: number, settings: PredictSettings, context: HookContext): AsyncGenerator<RowBatch> {
   const times = await frameTimes(video, { ffprobe: settings.tools?.ffprobe, signal: context.signal });
   if (times.source === "index" && !video.isImage) context.logger.warn(`${video.path}: smoothing times the frames as index / ${+video.fps.toFixed(3)} fps: ${times.reason}`);
-  yield* smoothRowBatches(rows, video, times.at);
+  yield* smoothRowBatches(rows, video, times.at, undefined, points);
 }
 
-/** Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. */
-export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>): Promise<SsiHeader> {
+/**
+ * Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. `points`
+ * per face (FaceMesh.pointsPerFace) sets the row size; 478-point streams (refine_landmarks) say so in the meta's
+ * `points` attribute and keep the media type, so NOVA still draws them.
+ */
+export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>, points = NUM_LANDMARKS): Promise<SsiHeader> {
+  const meta: Record<string, string> = { type: LANDMARK_MEDIA_TYPE, size: `${video.width}:${video.height}` };
+  if (points !== NUM_LANDMARKS) meta.points = String(points);
   const writer = await SsiStreamWriter.create(path.resolve(out), {
     sr: video.isImage ? 1 : video.fps,
-    dim: ROW_DIM,
+    dim: rowDimFor(points),
     type: "FLOAT",
     ftype: "BINARY",
-    meta: { type: LANDMARK_MEDIA_TYPE, size: `${video.width}:${video.height}` },
+    meta,
   });
   try {
     for await (const batch of rows) await writer.append(batch.rows);

@@ -10,7 +10,10 @@
  * Results are cached under .cache/mediapipe/<dataset>/<name>.<mode>.json, keyed by the input file's sha256,
  * the decoder and the mode; the per-frame ms of MediaPipe's graph is kept for the benchmark.
  *
- * CLI (produces all references): node dist/scripts/mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--force]
+ * With refine, MediaPipe's refine_landmarks (the attention model, 478 landmarks) is on; those references are cached
+ * next to the others as <name>.<mode>.refine.json.
+ *
+ * CLI (produces all references): node dist/scripts/mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--refine] [--force]
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -21,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import { crc32, deflateSync } from "node:zlib";
 import type { RgbImage } from "../lib/types.js";
 import { NUM_LANDMARKS } from "../lib/types.js";
+import { REFINED_POINTS } from "../lib/inference/refinement.js";
 import { decodeFrames } from "../lib/video/decode.js";
 import { probeVideo } from "../lib/video/probe.js";
 
@@ -64,7 +68,7 @@ export interface MpFrame {
   /** MediaPipe's graph time for this frame (faceMesh.send() to onResults), ms. */
   ms: number;
   numFaces: number;
-  /** 468 x, y, z (normalized), first face; null when MediaPipe found none. */
+  /** 468 (478 with refine) x, y, z (normalized), first face; null when MediaPipe found none. */
   landmarks: Float32Array | null;
 }
 
@@ -243,8 +247,9 @@ async function ensureHarness(log: (m: string) => void): Promise<string> {
   return runJs;
 }
 
-function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode, log: (m: string) => void): Promise<void> {
-  const args = [runJs, "--frames", framesDir, "--out", out, "--opts", JSON.stringify(HARNESS_OPTIONS), "--mode", mode, "--warmup", String(HARNESS_WARMUP), "--chromium", CHROMIUM];
+function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode, refine: boolean, log: (m: string) => void): Promise<void> {
+  const opts = refine ? { ...HARNESS_OPTIONS, refineLandmarks: true } : HARNESS_OPTIONS;
+  const args = [runJs, "--frames", framesDir, "--out", out, "--opts", JSON.stringify(opts), "--mode", mode, "--warmup", String(HARNESS_WARMUP), "--chromium", CHROMIUM];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: path.dirname(runJs) });
     let tail = "";
@@ -266,8 +271,8 @@ function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode,
 // ---------------------------------------------------------------------------------------------------------------
 // Cache.
 
-export function cachePath(s: InputSpec, mode: MpMode): string {
-  return path.join(CACHE_DIR, s.dataset, `${s.name}.${mode}.json`);
+export function cachePath(s: InputSpec, mode: MpMode, refine = false): string {
+  return path.join(CACHE_DIR, s.dataset, `${s.name}.${mode}${refine ? ".refine" : ""}.json`);
 }
 
 function fromCache(c: CacheFile, s: InputSpec): MpReference {
@@ -281,8 +286,8 @@ function fromCache(c: CacheFile, s: InputSpec): MpReference {
   };
 }
 
-async function readCache(s: InputSpec, mode: MpMode, inputSha256: string): Promise<MpReference | null> {
-  const file = cachePath(s, mode);
+async function readCache(s: InputSpec, mode: MpMode, inputSha256: string, refine: boolean): Promise<MpReference | null> {
+  const file = cachePath(s, mode, refine);
   if (!existsSync(file)) return null;
   let c: CacheFile;
   try {
@@ -307,6 +312,8 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 export interface ReferenceOptions {
   /** Recompute even when the cache is valid. */
   force?: boolean;
+  /** MediaPipe's refine_landmarks (478 landmarks). */
+  refine?: boolean;
   log?: (message: string) => void;
 }
 
@@ -322,7 +329,7 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
   for (const [index, s] of specs.entries()) {
     if (!existsSync(s.file)) throw new Error(`${s.file}: input file not found`);
     const sha = await sha256File(s.file);
-    const cached = options.force ? null : await readCache(s, mode, sha);
+    const cached = options.force ? null : await readCache(s, mode, sha, options.refine ?? false);
     results.push(cached);
     if (!cached) stale.push({ index, sha });
   }
@@ -330,7 +337,7 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
     const runJs = await ensureHarness(log);
     const groups = mode === "flush" ? [stale] : stale.map((x) => [x]);
     for (const group of groups) {
-      for (const [k, r] of (await runGroup(runJs, group.map((g) => specs[g.index]), group.map((g) => g.sha), mode, log)).entries()) {
+      for (const [k, r] of (await runGroup(runJs, group.map((g) => specs[g.index]), group.map((g) => g.sha), mode, options.refine ?? false, log)).entries()) {
         results[group[k].index] = r;
       }
     }
@@ -339,9 +346,9 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
 }
 
 /** The cached reference when one is valid for the input as it is now, else null (never runs the harness). */
-export async function cachedReference(s: InputSpec, mode: MpMode): Promise<MpReference | null> {
+export async function cachedReference(s: InputSpec, mode: MpMode, refine = false): Promise<MpReference | null> {
   if (!existsSync(s.file)) return null;
-  return readCache(s, mode, await sha256File(s.file));
+  return readCache(s, mode, await sha256File(s.file), refine);
 }
 
 export async function mediapipeReference(s: InputSpec, mode: MpMode, options: ReferenceOptions = {}): Promise<MpReference> {
@@ -349,7 +356,7 @@ export async function mediapipeReference(s: InputSpec, mode: MpMode, options: Re
 }
 
 /** Decodes the inputs into one PNG folder (input k's frame j = k-<j>.png, so order is preserved), runs the harness once, splits the result. */
-async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode: MpMode, log: (m: string) => void): Promise<MpReference[]> {
+async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode: MpMode, refine: boolean, log: (m: string) => void): Promise<MpReference[]> {
   await mkdir(CACHE_DIR, { recursive: true });
   const work = await mkdtemp(path.join(CACHE_DIR, ".work-"));
   try {
@@ -372,7 +379,7 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
     const total = counts.reduce((a, b) => a + b, 0);
     log(`MediaPipe (${mode}): ${specs.length === 1 ? path.relative(SHARED_DATA, specs[0].file) : `${specs.length} inputs`}, ${total} frames`);
     const out = path.join(work, "out.json");
-    await runHarness(runJs, framesDir, out, mode, log);
+    await runHarness(runJs, framesDir, out, mode, refine, log);
     const result = JSON.parse(await readFile(out, "utf8")) as HarnessOutput;
     if (result.frames.length !== total) throw new Error(`MediaPipe harness returned ${result.frames.length} frames for ${total} PNGs in ${framesDir}`);
     const harness: HarnessMeta = {
@@ -390,7 +397,8 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
       offset += counts[k];
       for (const f of frames) {
         if (!f.file.startsWith(`${String(k).padStart(4, "0")}-`)) throw new Error(`MediaPipe harness frame order: ${f.file} is not from input ${k}`);
-        if (f.landmarks && f.landmarks.length !== NUM_LANDMARKS) throw new Error(`MediaPipe harness: ${f.file} has ${f.landmarks.length} landmarks`);
+        const want = refine ? REFINED_POINTS : NUM_LANDMARKS;
+        if (f.landmarks && f.landmarks.length !== want) throw new Error(`MediaPipe harness: ${f.file} has ${f.landmarks.length} landmarks, expected ${want}`);
       }
       const cache: CacheFile = {
         format: CACHE_FORMAT,
@@ -405,7 +413,7 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
         harness,
         frames: frames.map((f) => ({ width: f.width, height: f.height, ms: f.ms, numFaces: f.num_faces, landmarks: f.landmarks ? f.landmarks.flat() : null })),
       };
-      await writeAtomic(cachePath(s, mode), JSON.stringify(cache));
+      await writeAtomic(cachePath(s, mode, refine), JSON.stringify(cache));
       refs.push(fromCache(cache, s));
     }
     return refs;
@@ -417,10 +425,11 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
 // ---------------------------------------------------------------------------------------------------------------
 // CLI
 
-function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force: boolean } {
+function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force: boolean; refine: boolean } {
   let modes: MpMode[] = ["flush", "none"];
   let only: string | null = null;
   let force = false;
+  let refine = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--mode") {
@@ -430,20 +439,21 @@ function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force
       else throw new Error(`--mode must be flush, none or all (got ${m})`);
     } else if (a === "--only") only = argv[++i] ?? null;
     else if (a === "--force") force = true;
-    else throw new Error(`unknown argument ${a}; usage: mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--force]`);
+    else if (a === "--refine") refine = true;
+    else throw new Error(`unknown argument ${a}; usage: mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--refine] [--force]`);
   }
-  return { modes, only, force };
+  return { modes, only, force, refine };
 }
 
 async function main(): Promise<void> {
-  const { modes, only, force } = parseCli(process.argv.slice(2));
+  const { modes, only, force, refine } = parseCli(process.argv.slice(2));
   let specs = await parityInputs();
   if (only) specs = specs.filter((s) => `${s.dataset}/${s.name}`.includes(only));
   for (const mode of modes) {
     // Tracking mode only means something for videos.
     const chosen = mode === "none" ? specs.filter((s) => s.kind === "video") : specs;
     if (chosen.length === 0) continue;
-    const refs = await mediapipeReferences(chosen, mode, { force });
+    const refs = await mediapipeReferences(chosen, mode, { force, refine });
     for (const r of refs) {
       const ms = r.frames.map((f) => f.ms).sort((a, b) => a - b);
       const found = r.frames.filter((f) => f.landmarks).length;

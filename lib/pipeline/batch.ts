@@ -99,7 +99,7 @@ export class BatchRunner {
       results = await this.landmarks(frames, plans, buffers);
       state = { rotation: carriedRotation(results[n - 1], frames[n - 1].width, frames[n - 1].height, minScore), spec: 0, roi: null, turn: null };
     }
-    const rows = timed(this.timer, "postMs", () => resultRows(results, minScore, this.settings.noFace));
+    const rows = timed(this.timer, "postMs", () => resultRows(results, minScore, this.settings.noFace, this.stage.numLandmarks));
     this.timer.count("frames", n);
     this.timer.count("batches");
     return { batch: { rows, count: n, firstFrame }, state };

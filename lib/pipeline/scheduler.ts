@@ -14,7 +14,7 @@ import type { RgbImage } from "../types.js";
 import { waited, type TimingRecorder } from "./timing.js";
 
 export interface RowBatch {
-  /** count * ROW_DIM values. */
+  /** count * FaceMesh.rowDim values (937, or 957 with refine_landmarks). */
   rows: Float32Array;
   count: number;
   /** Index of the batch's first frame in the video. */
