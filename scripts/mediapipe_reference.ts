@@ -10,7 +10,11 @@
  * Results are cached under .cache/mediapipe/<dataset>/<name>.<mode>.json, keyed by the input file's sha256,
  * the decoder and the mode; the per-frame ms of MediaPipe's graph is kept for the benchmark.
  *
- * CLI (produces all references): node dist/scripts/mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--force]
+ * The geometry variant (ReferenceOptions.geometry, CLI --geometry) runs the graph with enableFaceGeometry and
+ * also keeps MediaPipe's pose transform matrix per frame; it has its own cache file,
+ * <name>.<mode>.geometry.json, since the graph differs.
+ *
+ * CLI (produces all references): node dist/scripts/mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--force] [--geometry]
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -58,6 +62,8 @@ export interface MpFrame {
   numFaces: number;
   /** 468 x, y, z (normalized), first face; null when MediaPipe found none. */
   landmarks: Float32Array | null;
+  /** Geometry variant only: the first face's 4x4 pose transform matrix, column-major; null without a face. */
+  pose?: Float64Array | null;
 }
 
 export interface MpReference {
@@ -91,13 +97,31 @@ interface CacheFile {
   inputSha256: string;
   pixelsSha256: string;
   harness: HarnessMeta;
-  frames: Array<{ width: number; height: number; ms: number; numFaces: number; landmarks: number[] | null }>;
+  frames: Array<{ width: number; height: number; ms: number; numFaces: number; landmarks: number[] | null; pose?: number[] | null }>;
 }
 
 /** What the harness's run.js writes. */
 interface HarnessOutput {
   meta: { version: string; chromium: string | null; options: unknown; init_ms: number; cold_first_ms: number; host: unknown };
-  frames: Array<{ file: string; width: number; height: number; ms: number; num_faces: number; landmarks: number[][] | null }>;
+  frames: Array<{
+    file: string;
+    width: number;
+    height: number;
+    ms: number;
+    num_faces: number;
+    landmarks: number[][] | null;
+    /** With enableFaceGeometry: per face, MediaPipe's MatrixData (layout 0 = column-major, 1 = row-major). */
+    geometry?: Array<{ rows: number; cols: number; layout: number | null; packed: number[] }>;
+  }>;
+}
+
+/** The first face's pose matrix as 16 column-major values, or null (no face, or no geometry for it). */
+function poseOf(f: HarnessOutput["frames"][number]): number[] | null {
+  const g = f.geometry?.[0];
+  if (!g) return null;
+  if (g.rows !== 4 || g.cols !== 4 || g.packed.length !== 16) throw new Error(`MediaPipe harness: ${f.file}: pose matrix is ${g.rows}x${g.cols} (${g.packed.length} values)`);
+  if (g.layout === 1) return Array.from({ length: 16 }, (_, k) => g.packed[(k % 4) * 4 + Math.floor(k / 4)]!);
+  return g.packed;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -235,8 +259,9 @@ async function ensureHarness(log: (m: string) => void): Promise<string> {
   return runJs;
 }
 
-function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode, log: (m: string) => void): Promise<void> {
-  const args = [runJs, "--frames", framesDir, "--out", out, "--opts", JSON.stringify(HARNESS_OPTIONS), "--mode", mode, "--chromium", CHROMIUM];
+function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode, geometry: boolean, log: (m: string) => void): Promise<void> {
+  const opts = geometry ? { ...HARNESS_OPTIONS, enableFaceGeometry: true } : HARNESS_OPTIONS;
+  const args = [runJs, "--frames", framesDir, "--out", out, "--opts", JSON.stringify(opts), "--mode", mode, "--chromium", CHROMIUM];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: path.dirname(runJs) });
     let tail = "";
@@ -258,8 +283,8 @@ function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode,
 // ---------------------------------------------------------------------------------------------------------------
 // Cache.
 
-export function cachePath(s: InputSpec, mode: MpMode): string {
-  return path.join(CACHE_DIR, s.dataset, `${s.name}.${mode}.json`);
+export function cachePath(s: InputSpec, mode: MpMode, geometry = false): string {
+  return path.join(CACHE_DIR, s.dataset, `${s.name}.${mode}${geometry ? ".geometry" : ""}.json`);
 }
 
 function fromCache(c: CacheFile, s: InputSpec): MpReference {
@@ -269,12 +294,16 @@ function fromCache(c: CacheFile, s: InputSpec): MpReference {
     inputSha256: c.inputSha256,
     pixelsSha256: c.pixelsSha256,
     harness: c.harness,
-    frames: c.frames.map((f) => ({ ...f, landmarks: f.landmarks ? Float32Array.from(f.landmarks) : null })),
+    frames: c.frames.map(({ pose, ...f }) => ({
+      ...f,
+      landmarks: f.landmarks ? Float32Array.from(f.landmarks) : null,
+      ...(pose !== undefined ? { pose: pose ? Float64Array.from(pose) : null } : {}),
+    })),
   };
 }
 
-async function readCache(s: InputSpec, mode: MpMode, inputSha256: string): Promise<MpReference | null> {
-  const file = cachePath(s, mode);
+async function readCache(s: InputSpec, mode: MpMode, inputSha256: string, geometry = false): Promise<MpReference | null> {
+  const file = cachePath(s, mode, geometry);
   if (!existsSync(file)) return null;
   let c: CacheFile;
   try {
@@ -300,6 +329,8 @@ export interface ReferenceOptions {
   /** Recompute even when the cache is valid. */
   force?: boolean;
   log?: (message: string) => void;
+  /** The geometry variant: enableFaceGeometry, MediaPipe's pose matrix per frame (its own cache file). */
+  geometry?: boolean;
 }
 
 /**
@@ -314,7 +345,7 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
   for (const [index, s] of specs.entries()) {
     if (!existsSync(s.file)) throw new Error(`${s.file}: input file not found`);
     const sha = await sha256File(s.file);
-    const cached = options.force ? null : await readCache(s, mode, sha);
+    const cached = options.force ? null : await readCache(s, mode, sha, options.geometry);
     results.push(cached);
     if (!cached) stale.push({ index, sha });
   }
@@ -322,7 +353,7 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
     const runJs = await ensureHarness(log);
     const groups = mode === "flush" ? [stale] : stale.map((x) => [x]);
     for (const group of groups) {
-      for (const [k, r] of (await runGroup(runJs, group.map((g) => specs[g.index]), group.map((g) => g.sha), mode, log)).entries()) {
+      for (const [k, r] of (await runGroup(runJs, group.map((g) => specs[g.index]), group.map((g) => g.sha), mode, options.geometry ?? false, log)).entries()) {
         results[group[k].index] = r;
       }
     }
@@ -331,9 +362,9 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
 }
 
 /** The cached reference when one is valid for the input as it is now, else null (never runs the harness). */
-export async function cachedReference(s: InputSpec, mode: MpMode): Promise<MpReference | null> {
+export async function cachedReference(s: InputSpec, mode: MpMode, geometry = false): Promise<MpReference | null> {
   if (!existsSync(s.file)) return null;
-  return readCache(s, mode, await sha256File(s.file));
+  return readCache(s, mode, await sha256File(s.file), geometry);
 }
 
 export async function mediapipeReference(s: InputSpec, mode: MpMode, options: ReferenceOptions = {}): Promise<MpReference> {
@@ -341,7 +372,7 @@ export async function mediapipeReference(s: InputSpec, mode: MpMode, options: Re
 }
 
 /** Decodes the inputs into one PNG folder (input k's frame j = k-<j>.png, so order is preserved), runs the harness once, splits the result. */
-async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode: MpMode, log: (m: string) => void): Promise<MpReference[]> {
+async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode: MpMode, geometry: boolean, log: (m: string) => void): Promise<MpReference[]> {
   await mkdir(CACHE_DIR, { recursive: true });
   const work = await mkdtemp(path.join(CACHE_DIR, ".work-"));
   try {
@@ -362,9 +393,9 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
       pixelHashes.push(hash.digest());
     }
     const total = counts.reduce((a, b) => a + b, 0);
-    log(`MediaPipe (${mode}): ${specs.length === 1 ? path.relative(SHARED_DATA, specs[0].file) : `${specs.length} inputs`}, ${total} frames`);
+    log(`MediaPipe (${mode}${geometry ? ", geometry" : ""}): ${specs.length === 1 ? path.relative(SHARED_DATA, specs[0].file) : `${specs.length} inputs`}, ${total} frames`);
     const out = path.join(work, "out.json");
-    await runHarness(runJs, framesDir, out, mode, log);
+    await runHarness(runJs, framesDir, out, mode, geometry, log);
     const result = JSON.parse(await readFile(out, "utf8")) as HarnessOutput;
     if (result.frames.length !== total) throw new Error(`MediaPipe harness returned ${result.frames.length} frames for ${total} PNGs in ${framesDir}`);
     const harness: HarnessMeta = {
@@ -395,9 +426,16 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
         inputSha256: shas[k],
         pixelsSha256: pixelHashes[k],
         harness,
-        frames: frames.map((f) => ({ width: f.width, height: f.height, ms: f.ms, numFaces: f.num_faces, landmarks: f.landmarks ? f.landmarks.flat() : null })),
+        frames: frames.map((f) => ({
+          width: f.width,
+          height: f.height,
+          ms: f.ms,
+          numFaces: f.num_faces,
+          landmarks: f.landmarks ? f.landmarks.flat() : null,
+          ...(geometry ? { pose: poseOf(f) } : {}),
+        })),
       };
-      await writeAtomic(cachePath(s, mode), JSON.stringify(cache));
+      await writeAtomic(cachePath(s, mode, geometry), JSON.stringify(cache));
       refs.push(fromCache(cache, s));
     }
     return refs;
@@ -409,10 +447,11 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
 // ---------------------------------------------------------------------------------------------------------------
 // CLI
 
-function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force: boolean } {
+function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force: boolean; geometry: boolean } {
   let modes: MpMode[] = ["flush", "none"];
   let only: string | null = null;
   let force = false;
+  let geometry = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--mode") {
@@ -422,20 +461,21 @@ function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force
       else throw new Error(`--mode must be flush, none or all (got ${m})`);
     } else if (a === "--only") only = argv[++i] ?? null;
     else if (a === "--force") force = true;
-    else throw new Error(`unknown argument ${a}; usage: mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--force]`);
+    else if (a === "--geometry") geometry = true;
+    else throw new Error(`unknown argument ${a}; usage: mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--force] [--geometry]`);
   }
-  return { modes, only, force };
+  return { modes, only, force, geometry };
 }
 
 async function main(): Promise<void> {
-  const { modes, only, force } = parseCli(process.argv.slice(2));
+  const { modes, only, force, geometry } = parseCli(process.argv.slice(2));
   let specs = await parityInputs();
   if (only) specs = specs.filter((s) => `${s.dataset}/${s.name}`.includes(only));
   for (const mode of modes) {
     // Tracking mode only means something for videos.
     const chosen = mode === "none" ? specs.filter((s) => s.kind === "video") : specs;
     if (chosen.length === 0) continue;
-    const refs = await mediapipeReferences(chosen, mode, { force });
+    const refs = await mediapipeReferences(chosen, mode, { force, geometry });
     for (const r of refs) {
       const ms = r.frames.map((f) => f.ms).sort((a, b) => a - b);
       const found = r.frames.filter((f) => f.landmarks).length;
