@@ -47,9 +47,15 @@ export function anglesFromRotation(r: ArrayLike<number>): HeadAngles {
   return { pitch, yaw: Math.atan2(r[2]!, r[8]!) * DEG, roll: Math.atan2(r[3]!, r[4]!) * DEG };
 }
 
-/** The angle in degrees of the rotation Aᵀ·B (how far apart two rotations are). */
+/**
+ * The angle in degrees of the rotation Aᵀ·B (how far apart two rotations are). From both its cosine (trace) and
+ * its sine (the antisymmetric part), so that small angles keep their precision (acos alone loses half the digits).
+ */
 export function rotationDistance(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let trace = 0;
-  for (let i = 0; i < 9; i++) trace += a[i]! * b[i]!;
-  return Math.acos(Math.max(-1, Math.min(1, (trace - 1) / 2))) * DEG;
+  // m = Aᵀ·B, row-major.
+  const m = new Float64Array(9);
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 3; k++) m[3 * i + j] += a[3 * k + i]! * b[3 * k + j]!;
+  const cos = (m[0]! + m[4]! + m[8]! - 1) / 2;
+  const sin = Math.hypot(m[7]! - m[5]!, m[2]! - m[6]!, m[3]! - m[1]!) / 2;
+  return Math.atan2(sin, cos) * DEG;
 }
