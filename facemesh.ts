@@ -62,8 +62,10 @@ export async function predict(model: FaceMeshModel, request: JobRequest, context
 export async function write(model: FaceMeshModel, prediction: FaceMeshPrediction, request: JobRequest, context: HookContext): Promise<void> {
   const outputs = resolveIoIds(model.manifest.io.outputs, request.outputs);
   const out = requireId(outputs, "landmarks", "output", model.manifest);
-  const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows);
-  context.logger.info(`${out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz`);
+  // The head pose is an optional second output, written with the landmarks (both or neither).
+  const headPose = outputs.head_pose ? { path: outputs.head_pose, noFace: model.options.no_face } : undefined;
+  const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows, headPose);
+  context.logger.info(`${out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz${headPose ? `; head pose in ${headPose.path}` : ""}`);
 }
 
 export async function dispose(model: FaceMeshModel): Promise<void> {

@@ -53,6 +53,7 @@ async function main(): Promise<void> {
           y
             .positional("input", { type: "string", demandOption: true, describe: "video or image" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "output .stream (data goes to <out>~)" })
+            .option("head-pose-out", { type: "string", describe: "also write the head pose .stream (7 values: pitch, yaw, roll in degrees, tx, ty, tz in cm, score)" })
             .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces are detected on every frame" })
             .option("keypoints", { type: "string", describe: "blazeface keypoint stream (13 dims), for the eye rotation" })
             .option("min-score-thresh", { type: "string", describe: "face score threshold in [0,1] (trainer default 0.5)" })
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
         if (a.noTracking) raw.tracking = false;
         const devices = parseDevices(a.device);
         const { options } = resolveOptions(await readTrainer(trainerPath), raw);
-        await runJob(a.input, a.out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
+        await runJob(a.input, a.out, { options, devices, headPoseOut: a.headPoseOut, bbox: a.bbox, keypoints: a.keypoints, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
     .command(
@@ -159,6 +160,7 @@ async function main(): Promise<void> {
 interface RunSettings {
   options: FaceMeshOptions;
   devices: ReturnType<typeof parseDevices>;
+  headPoseOut?: string;
   bbox?: string;
   keypoints?: string;
   detector: "short" | "full";
@@ -177,9 +179,11 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   const progress = createProgress("facemesh");
   const context: HookContext = { logger, progress: progress.report, signal: abortOnSignals() };
   try {
-    const header = await writeLandmarkStream(out, opened.video, predictRows(mesh, opened, { options: s.options, tools }, context));
+    const headPose = s.headPoseOut ? { path: s.headPoseOut, noFace: s.options.no_face } : undefined;
+    const header = await writeLandmarkStream(out, opened.video, predictRows(mesh, opened, { options: s.options, tools }, context), headPose);
     progress.stop();
     console.log(`${path.resolve(out)}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz (${mesh.device}, ${opened.hints ? "bbox stream" : `${s.detector}-range detector`})`);
+    if (headPose) console.log(`${path.resolve(headPose.path)}: head pose, ${header.rows} rows`);
   } finally {
     progress.stop();
     await mesh.dispose();

@@ -13,6 +13,9 @@ import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
 import type { FaceMeshOptions } from "./nova/options.js";
 import { ROW_DIM } from "./types.js";
+import type { NoFaceValue } from "./rows.js";
+import { loadGeometryMetadata } from "./geometry/metadata.js";
+import { HEAD_POSE_DIM, HEAD_POSE_MEDIA_TYPE, writeHeadPoseRow } from "./geometry/head_pose.js";
 
 /** Media type NOVA's renderer recognises (it matches `feature;face;landmarks`). */
 export const LANDMARK_MEDIA_TYPE = "feature;face;landmarks;facemesh";
@@ -114,20 +117,51 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
   }
 }
 
-/** Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. */
-export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>): Promise<SsiHeader> {
-  const writer = await SsiStreamWriter.create(path.resolve(out), {
-    sr: video.isImage ? 1 : video.fps,
-    dim: ROW_DIM,
-    type: "FLOAT",
-    ftype: "BINARY",
-    meta: { type: LANDMARK_MEDIA_TYPE, size: `${video.width}:${video.height}` },
-  });
+/** The optional second output: the head pose per frame (lib/geometry/head_pose.ts). */
+export interface HeadPoseOutput {
+  path: string;
+  /** Values of rows without a pose (as the landmark rows' no_face). */
+  noFace: NoFaceValue;
+}
+
+/**
+ * Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. With
+ * `headPose`, the head-pose stream too, from the same batches: both appear, or neither (each is prepared, i.e.
+ * written and synced under a temporary name, before either is renamed into place).
+ */
+export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>, headPose?: HeadPoseOutput): Promise<SsiHeader> {
+  const sr = video.isImage ? 1 : video.fps;
+  const size = `${video.width}:${video.height}`;
+  const metadata = headPose ? await loadGeometryMetadata() : null;
+  const writer = await SsiStreamWriter.create(path.resolve(out), { sr, dim: ROW_DIM, type: "FLOAT", ftype: "BINARY", meta: { type: LANDMARK_MEDIA_TYPE, size } });
+  let poseWriter: SsiStreamWriter | null = null;
   try {
-    for await (const batch of rows) await writer.append(batch.rows);
-    return await writer.commit();
+    if (headPose) {
+      if (path.resolve(headPose.path) === path.resolve(out)) throw new Error(`${headPose.path}: the head-pose output is the landmark output`);
+      poseWriter = await SsiStreamWriter.create(path.resolve(headPose.path), { sr, dim: HEAD_POSE_DIM, type: "FLOAT", ftype: "BINARY", meta: { type: HEAD_POSE_MEDIA_TYPE, size } });
+    }
+    for await (const batch of rows) {
+      await writer.append(batch.rows);
+      if (poseWriter) {
+        if (!batch.points) throw new Error("the pipeline gave no landmarks for the head pose");
+        const poses = new Float32Array(batch.count * HEAD_POSE_DIM);
+        for (let i = 0; i < batch.count; i++) {
+          const score = batch.rows[i * ROW_DIM + ROW_DIM - 1]!;
+          writeHeadPoseRow(poses, i * HEAD_POSE_DIM, batch.points[i] ?? null, score, video.width, video.height, metadata!, headPose!.noFace);
+        }
+        await poseWriter.append(poses);
+      }
+    }
+    if (poseWriter) {
+      await writer.prepare();
+      await poseWriter.prepare();
+    }
+    const header = await writer.commit();
+    await poseWriter?.commit();
+    return header;
   } catch (err) {
     await writer.abort();
+    await poseWriter?.abort();
     throw err;
   }
 }

@@ -105,6 +105,11 @@ export interface RowBatch {
   count: number;
   /** Index of the batch's first frame in the video. */
   firstFrame: number;
+  /**
+   * Per frame, the landmarks its row carries (x, y, z: FaceLandmarks.points; the rows have no z), or null. Views
+   * of the pipeline's buffers: valid until the consumer asks for the next batch (the head pose reads them then).
+   */
+  points?: Array<Float32Array | null>;
 }
 
 /**
@@ -427,7 +432,8 @@ export class FaceMesh {
     timing.postMs += performance.now() - t;
     timing.frames += n;
     timing.batches++;
-    return { batch: { rows, count: n, firstFrame }, state };
+    const points = results.map((r) => (r.points && r.score > options.minScore ? r.points : null));
+    return { batch: { rows, count: n, firstFrame, points }, state };
   }
 
   /**
