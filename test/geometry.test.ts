@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadGeometryMetadata, parseGeometryMetadata, type GeometryMetadata } from "../lib/geometry/metadata.js";
+import { geometryMetadata, loadGeometryMetadata, type GeometryMetadata } from "../lib/geometry/metadata.js";
+import { parseGeometryPipelineMetadata } from "../lib/render/mesh_topology.js";
 import { quaternionToMatrix, solveWeightedProcrustes, symmetricEigen } from "../lib/geometry/procrustes.js";
 import { anglesFromRotation, rotationDistance, rotationFromAngles } from "../lib/geometry/angles.js";
 import { frustum, MEDIAPIPE_CAMERA, projectToImage } from "../lib/geometry/camera.js";
@@ -14,7 +15,7 @@ import { estimatePose, projectToNearPlane, unproject } from "../lib/geometry/pos
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tolerance ${tol})`);
 
-// --- protobuf, by hand --------------------------------------------------------------------------------------------
+// --- metadata ------------------------------------------------------------------------------------------------------
 function varint(n: number): number[] {
   const out: number[] = [];
   do {
@@ -30,32 +31,27 @@ function f32(v: number): number[] {
 }
 const ld = (field: number, body: number[]) => [...varint(field * 8 + 2), ...varint(body.length), ...body];
 
-test("the metadata parser reads a message built byte by byte: vertices (xyz of xyzuv), triangles, weights, source", () => {
-  // Three vertices (x, y, z, u, v), packed; one triangle, packed; basis: landmark 2 weight 0.5, landmark 0 weight 0.25 (unpacked float).
+test("metadata from a message built byte by byte: vertices (xyz of xyzuv), dense weights by landmark id, checks", () => {
+  // Three vertices (x, y, z, u, v), packed; one triangle, packed; basis: landmark 2 weight 0.5, landmark 0 weight 0.25.
   const vertices = [1, 2, 3, 0.1, 0.2, -4, 5.5, 6, 0.3, 0.4, 7, 8, -9.25, 0.5, 0.6].flatMap(f32);
   const mesh = [...varint(1 * 8), 0, ...varint(2 * 8), 0, ...ld(3, vertices), ...ld(4, [0, 1, 2])];
-  const basis1 = ld(2, [...varint(1 * 8), 2, ...varint(2 * 8 + 5), ...f32(0.5)]);
-  const basis2 = ld(2, [...varint(1 * 8), 0, ...varint(2 * 8 + 5), ...f32(0.25)]);
-  const msg = Uint8Array.from([...ld(1, mesh), ...basis1, ...basis2, ...varint(3 * 8), 1]);
-  const m = parseGeometryMetadata(msg, "hand.binarypb");
+  const ref = (id: number, w: number) => ld(2, [...varint(1 * 8), id, ...varint(2 * 8 + 5), ...f32(w)]);
+  const parse = (bytes: number[], what: string) => geometryMetadata(parseGeometryPipelineMetadata(Uint8Array.from(bytes), what), what);
+  const m = parse([...ld(1, mesh), ...ref(2, 0.5), ...ref(0, 0.25), ...varint(3 * 8), 1], "hand.binarypb");
   assert.equal(m.numVertices, 3);
   assert.deepEqual([...m.canonical], [1, 2, 3, -4, 5.5, 6, 7, 8, -9.25]);
-  assert.deepEqual([...m.triangles], [0, 1, 2]);
   assert.deepEqual([...m.weights], [0.25, 0, 0.5]);
   assert.equal(m.inputSource, "face_landmark_pipeline");
-  // Errors name the file and the problem.
-  assert.throws(() => parseGeometryMetadata(msg.subarray(0, msg.length - 3), "cut.binarypb"), /cut\.binarypb: .*malformed protobuf/);
-  assert.throws(() => parseGeometryMetadata(Uint8Array.from([...basis1]), "nomesh.binarypb"), /nomesh\.binarypb: no canonical_mesh/);
-  const badId = ld(2, [...varint(1 * 8), 7, ...varint(2 * 8 + 5), ...f32(0.5)]);
-  assert.throws(() => parseGeometryMetadata(Uint8Array.from([...ld(1, mesh), ...badId]), "id.binarypb"), /id\.binarypb: landmark_id 7 .* 3 vertices/);
-  assert.throws(() => parseGeometryMetadata(Uint8Array.from(ld(1, mesh)), "empty.binarypb"), /empty\.binarypb: the Procrustes landmark basis is empty/);
+  // Errors name the source and the problem.
+  assert.throws(() => parse([...ld(1, mesh), ...ref(7, 0.5)], "id.binarypb"), /id\.binarypb: landmark_id 7 .* 3 vertices/);
+  assert.throws(() => parse([...ld(1, mesh), ...ref(1, -1)], "neg.binarypb"), /neg\.binarypb: landmark 1 has weight -1/);
+  assert.throws(() => parse(ld(1, mesh), "empty.binarypb"), /empty\.binarypb: the Procrustes landmark basis is empty/);
 });
 
 let metadata: GeometryMetadata;
-test("the shipped metadata: 468 vertices, 898 triangles, 33 weighted landmarks, a left-right symmetric face looking at +z", async () => {
+test("the shipped metadata: 468 vertices, 33 weighted landmarks, a left-right symmetric face looking at +z", async () => {
   metadata = await loadGeometryMetadata();
   assert.equal(metadata.numVertices, 468);
-  assert.equal(metadata.triangles.length, 898 * 3);
   assert.equal([...metadata.weights].filter((w) => w > 0).length, 33);
   const v = (i: number) => [...metadata.canonical.subarray(3 * i, 3 * i + 3)];
   // Outer eye corners 33 (the person's right, image left) and 263: mirror images in x, the right one at x < 0.
