@@ -120,13 +120,14 @@ async function main(): Promise<void> {
           y
             .positional("input", { type: "string", demandOption: true })
             .option("stream", { alias: "s", type: "string", demandOption: true, describe: "landmark .stream written by run" })
+            .option("head-pose", { type: "string", describe: "head-pose .stream written by run --head-pose-out: the head's axes at the nose tip" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "overlay .mp4 or .png" }),
         ),
       async (a) => {
         const progress = createProgress("render");
         try {
           const { renderOverlay } = await import("./commands/render.js");
-          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
+          const frames = await renderOverlay({ input: a.input, stream: a.stream, headPose: a.headPose, out: a.out, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
           progress.stop();
           console.log(`${path.resolve(a.out)}: ${frames} frames`);
         } finally {
