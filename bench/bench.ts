@@ -43,6 +43,7 @@ import { probeVideo } from "../lib/video/probe.js";
 import { resolveTool, toolVersion } from "../lib/video/tools.js";
 import type { RgbImage } from "../lib/types.js";
 import { cachedReference, mediapipeReferences, type MpMode, type MpReference } from "../scripts/mediapipe_reference.js";
+import { measureGeometryCost, type GeometryCost } from "./geometry_cost.js";
 import { generatedVideos, loopedVideo, sharedVideos, type BenchVideo } from "./media.js";
 import type { ModelSpeedOutput } from "./model_speed.js";
 
@@ -469,6 +470,8 @@ interface Results {
   steady: Array<E2eRun & { original: string; loops: number }>;
   mediapipe: Record<string, Partial<Record<MpMode, MpStats | string>>>;
   stages: StageCosts[];
+  /** The head pose's cost per frame (bench/geometry_cost.ts). */
+  geometry?: GeometryCost;
   tuning: TuneRun[];
   errors: string[];
 }
@@ -658,6 +661,10 @@ function markdown(r: Results): string {
         r.stages.map((s) => [s.video, f0(s.decodeFps), f2(s.cropMs), f2(s.letterboxMs)]),
       ),
     );
+  }
+  if (r.geometry) {
+    const g = r.geometry;
+    out.push("", `Head pose (--head-pose-out; pose fit + angles per frame with a face, JS thread): ${f1(g.wallUsPerFrame)} µs/frame wall, ${f1(g.cpuUsPerFrame)} µs CPU (${g.frames} frames over ${g.faces} real faces).`);
   }
 
   // Memory.
@@ -870,6 +877,11 @@ async function main(): Promise<void> {
     } catch (err) {
       results.errors.push(`stage costs ${v.name}: ${(err as Error).message}`);
     }
+  }
+  try {
+    results.geometry = await measureGeometryCost();
+  } catch (err) {
+    results.errors.push(`head pose cost: ${(err as Error).message}`);
   }
 
   await finish(results, values.out, log, elapsed);

@@ -65,6 +65,7 @@ async function main(): Promise<void> {
           y
             .positional("input", { type: "string", demandOption: true, describe: "video or image" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "output .stream (data goes to <out>~; .stream is added when missing)" })
+            .option("head-pose-out", { type: "string", describe: "also write the head pose .stream (7 values: pitch, yaw, roll in degrees, tx, ty, tz in cm, score; .stream is added when missing)" })
             .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces come from the detector (video mode, or static mode with --no-tracking)" })
             .option("keypoints", { type: "string", describe: "blazeface keypoint stream (13 dims), for the eye rotation" })
             .option("force", { type: "boolean", default: false, describe: "use a bbox/keypoint stream made for another frame size or rate (refused otherwise)" })
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
         } catch (err) {
           throw err instanceof OptionError ? new Error(err.as(flagOf(err.option))) : err;
         }
-        await runJob(a.input, streamPath(a.out), { options, devices, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
+        await runJob(a.input, streamPath(a.out), { options, devices, headPoseOut: a.headPoseOut === undefined ? undefined : streamPath(a.headPoseOut), bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
     .command(
@@ -146,12 +147,13 @@ async function main(): Promise<void> {
           y
             .positional("input", { type: "string", demandOption: true, describe: "the video or image the stream was made from" })
             .option("stream", { alias: "s", type: "string", demandOption: true, describe: "landmark .stream written by run" })
+            .option("head-pose", { type: "string", describe: "head-pose .stream written by run --head-pose-out: the head's axes at the nose tip" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "overlay .mp4 or .png" })
             .option("draw", { type: "string", default: "mesh,points,irises", describe: "what to draw, comma-separated: mesh (triangle edges), contours (lips, eyes, eyebrows, face oval), points, irises (circles, on --refine-landmarks streams)" })
             .option("mesh-color", { type: "string", default: "green", describe: "mesh edge colour: a name, #rrggbb or r,g,b" })
             .option("contour-color", { type: "string", default: "yellow", describe: "contour colour" })
             .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" })
-            .option("iris-color", { type: "string", default: "cyan", describe: "iris circle colour" }),
+            .option("iris-color", { type: "string", default: "magenta", describe: "iris circle colour" }),
         ),
       async (a) => {
         const { parseColor, parseParts } = await import("./render/overlay_style.js");
@@ -159,7 +161,7 @@ async function main(): Promise<void> {
         const progress = createProgress("render");
         try {
           const { renderOverlay } = await import("./commands/render.js");
-          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, ...style, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
+          const frames = await renderOverlay({ input: a.input, stream: a.stream, headPose: a.headPose, out: a.out, ...style, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
           progress.stop();
           console.log(`${path.resolve(a.out)}: ${frames} frames`);
         } finally {
@@ -196,6 +198,7 @@ async function main(): Promise<void> {
 interface RunSettings {
   options: FaceMeshOptions;
   devices: ReturnType<typeof parseDevices>;
+  headPoseOut?: string;
   bbox?: string;
   keypoints?: string;
   force?: boolean;
@@ -223,12 +226,14 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   const context: HookContext = { logger, progress: progress.report, signal: abortOnSignals() };
   try {
     const tally = { rows: 0, faces: 0 };
+    const headPose = s.headPoseOut ? { path: s.headPoseOut, noFace: s.options.no_face } : undefined;
     const rows = countingFaces(predictRows(mesh, opened, { options: s.options, tools }, context), tally, mesh.rowDim);
-    const header = await writeLandmarkStream(out, opened.video, rows, mesh.pointsPerFace);
+    const header = await writeLandmarkStream(out, opened.video, rows, { points: mesh.pointsPerFace, headPose });
     progress.stop();
     const few = fewFacesWarning(tally.faces, tally.rows, opened.hints ? "bbox" : s.detector);
     if (few) logger.warn(few);
     console.log(`${path.resolve(out)}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz, a face in ${tally.faces} (${mesh.device}, ${opened.hints ? "bbox stream" : `${s.options.tracking ? "video mode" : "static mode"}, ${s.detector}-range detector`})`);
+    if (headPose) console.log(`${path.resolve(headPose.path)}: head pose, ${header.rows} rows`);
   } finally {
     progress.stop();
     await mesh.dispose();

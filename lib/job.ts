@@ -15,8 +15,10 @@ import { hintRows } from "./pipeline/box_rois.js";
 import { smoothRowBatches } from "./calculators/landmarks_smoothing.js";
 import { frameTimes } from "./video/frame_times.js";
 import type { FaceMeshOptions } from "./nova/options.js";
-import { rowDimFor } from "./rows.js";
+import { rowDimFor, type NoFaceValue } from "./rows.js";
 import { NUM_LANDMARKS } from "./types.js";
+import { loadGeometryMetadata } from "./geometry/metadata.js";
+import { HEAD_POSE_DIM, HEAD_POSE_MEDIA_TYPE, writeHeadPoseRow } from "./geometry/head_pose.js";
 
 /** Media type NOVA's renderer recognises (it matches `feature;face;landmarks`). */
 export const LANDMARK_MEDIA_TYPE = "feature;face;landmarks;facemesh";
@@ -147,26 +149,64 @@ async function* smoothed(rows: AsyncIterable<RowBatch>, video: VideoInfo, points
   yield* smoothRowBatches(rows, video, times.at, undefined, points);
 }
 
+/** The optional second output: the head pose per frame (lib/geometry/head_pose.ts). */
+export interface HeadPoseOutput {
+  path: string;
+  /** Values of rows without a pose (as the landmark rows' no_face). */
+  noFace: NoFaceValue;
+}
+
+export interface LandmarkStreamOptions {
+  /** Landmarks per face (FaceMesh.pointsPerFace): 468 (default) or 478 (refine_landmarks). */
+  points?: number;
+  /** Also write the head pose, from the same batches (their `points`). */
+  headPose?: HeadPoseOutput;
+}
+
 /**
  * Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. `points`
- * per face (FaceMesh.pointsPerFace) sets the row size; 478-point streams (refine_landmarks) say so in the meta's
- * `points` attribute and keep the media type, so NOVA still draws them.
+ * per face sets the row size; 478-point streams (refine_landmarks) say so in the meta's `points` attribute and
+ * keep the media type, so NOVA still draws them. With `headPose`, the head-pose stream too, from the same batches
+ * (the first 468 points of each face): both appear, or neither (each is prepared, i.e. written and synced under a
+ * temporary name, before either is renamed into place).
  */
-export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>, points = NUM_LANDMARKS): Promise<SsiHeader> {
-  const meta: Record<string, string> = { type: LANDMARK_MEDIA_TYPE, size: `${video.width}:${video.height}` };
+export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>, options: LandmarkStreamOptions = {}): Promise<SsiHeader> {
+  const { points = NUM_LANDMARKS, headPose } = options;
+  const dim = rowDimFor(points);
+  const sr = video.isImage ? 1 : video.fps;
+  const size = `${video.width}:${video.height}`;
+  const meta: Record<string, string> = { type: LANDMARK_MEDIA_TYPE, size };
   if (points !== NUM_LANDMARKS) meta.points = String(points);
-  const writer = await SsiStreamWriter.create(path.resolve(out), {
-    sr: video.isImage ? 1 : video.fps,
-    dim: rowDimFor(points),
-    type: "FLOAT",
-    ftype: "BINARY",
-    meta,
-  });
+  const metadata = headPose ? await loadGeometryMetadata() : null;
+  const writer = await SsiStreamWriter.create(path.resolve(out), { sr, dim, type: "FLOAT", ftype: "BINARY", meta });
+  let poseWriter: SsiStreamWriter | null = null;
   try {
-    for await (const batch of rows) await writer.append(batch.rows);
-    return await writer.commit();
+    if (headPose) {
+      if (path.resolve(headPose.path) === path.resolve(out)) throw new Error(`${headPose.path}: the head-pose output is the landmark output`);
+      poseWriter = await SsiStreamWriter.create(path.resolve(headPose.path), { sr, dim: HEAD_POSE_DIM, type: "FLOAT", ftype: "BINARY", meta: { type: HEAD_POSE_MEDIA_TYPE, size } });
+    }
+    for await (const batch of rows) {
+      await writer.append(batch.rows);
+      if (poseWriter) {
+        if (!batch.points) throw new Error("the pipeline gave no landmarks for the head pose");
+        const poses = new Float32Array(batch.count * HEAD_POSE_DIM);
+        for (let i = 0; i < batch.count; i++) {
+          const score = batch.rows[i * dim + dim - 1]!;
+          writeHeadPoseRow(poses, i * HEAD_POSE_DIM, batch.points[i] ?? null, score, video.width, video.height, metadata!, headPose!.noFace);
+        }
+        await poseWriter.append(poses);
+      }
+    }
+    if (poseWriter) {
+      await writer.prepare();
+      await poseWriter.prepare();
+    }
+    const header = await writer.commit();
+    await poseWriter?.commit();
+    return header;
   } catch (err) {
     await writer.abort();
+    await poseWriter?.abort();
     throw err;
   }
 }

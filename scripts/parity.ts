@@ -337,7 +337,7 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
   const refs = await mediapipeReferences(specs, "flush", { refine: cli.refine });
   const tracking = new Map<string, number[]>();
   for (const s of specs.filter((x) => x.kind === "video")) {
-    const r = await cachedReference(s, "none", cli.refine);
+    const r = await cachedReference(s, "none", { refine: cli.refine });
     if (r) tracking.set(groupOf(s), r.frames.map((f) => f.ms));
   }
 

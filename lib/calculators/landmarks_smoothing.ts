@@ -181,25 +181,42 @@ export interface RowBatchLike {
   count: number;
   /** Index of the batch's first frame in the video. */
   firstFrame: number;
+  /** Per frame, the landmarks (x, y, z) behind the row, or null (RowBatch.points). */
+  points?: Array<Float32Array | null>;
 }
 
 /**
- * The smoothing stage: batches of rows (`points` landmarks per row) in, the same batches with smoothed rows (new
- * arrays) out. `timeOf` gives each frame's time in seconds from its index in the video.
+ * A frame's landmarks with x, y taken from its (smoothed) row and z kept, so that what is computed from the
+ * landmarks (the head pose) sees the landmarks the row carries. A copy: the pipeline's buffers stay as they were.
+ */
+export function pointsWithRowXY(points: Float32Array, rows: Float32Array, offset: number, count: number): Float32Array {
+  const out = points.slice();
+  for (let i = 0; i < count; i++) {
+    out[3 * i] = rows[offset + 2 * i + 1]!;
+    out[3 * i + 1] = rows[offset + 2 * i]!;
+  }
+  return out;
+}
+
+/**
+ * The smoothing stage: batches of rows (`count` landmarks per row) in, the same batches with smoothed rows (new
+ * arrays) out; a batch's `points`, when present, get the smoothed x, y too (pointsWithRowXY). `timeOf` gives each
+ * frame's time in seconds from its index in the video.
  */
 export async function* smoothRowBatches<B extends RowBatchLike>(
   batches: AsyncIterable<B>,
   frame: { width: number; height: number },
   timeOf: (frameIndex: number) => number,
   params: Readonly<OneEuroParams> = FACE_LANDMARKER_ONE_EURO,
-  points = NUM_LANDMARKS,
+  count = NUM_LANDMARKS,
 ): AsyncGenerator<B> {
-  const smoother = new RowSmoother(frame.width, frame.height, params, points);
-  const dim = rowDimFor(points);
+  const smoother = new RowSmoother(frame.width, frame.height, params, count);
+  const dim = rowDimFor(count);
   for await (const batch of batches) {
-    if (batch.rows.length !== batch.count * dim) throw new Error(`landmark smoothing: ${batch.rows.length} values for ${batch.count} rows of ${points} landmarks (${dim} each)`);
+    if (batch.rows.length !== batch.count * dim) throw new Error(`landmark smoothing: ${batch.rows.length} values for ${batch.count} rows of ${count} landmarks (${dim} each)`);
     const rows = new Float32Array(batch.count * dim);
     for (let i = 0; i < batch.count; i++) smoother.apply(timeOf(batch.firstFrame + i), batch.rows, i * dim, rows, i * dim);
-    yield { ...batch, rows };
+    const points = batch.points?.map((p, i) => (p ? pointsWithRowXY(p, rows, i * dim, count) : null));
+    yield points ? { ...batch, rows, points } : { ...batch, rows };
   }
 }

@@ -23,13 +23,13 @@ export interface DrawOptions {
   pointRadius?: number;
   /** Width of the edges in pixels; default 1. */
   lineWidth?: number;
-  /** Colour of the iris circles (478-point rows); default cyan. null: no circles. */
+  /** Colour of the iris circles (478-point rows); default magenta (the head-pose axes use cyan). null: no circles. */
   irisColor?: Rgb | null;
 }
 
 const DEFAULT_EDGE: Rgb = [0, 255, 0];
 const DEFAULT_POINT: Rgb = [255, 0, 0];
-const DEFAULT_IRIS: Rgb = [0, 255, 255];
+export const DEFAULT_IRIS: Rgb = [255, 0, 255];
 /** First landmark of each iris in a 478-point row: its centre, then four points on its edge. */
 const IRIS_FIRST = [468, 473] as const;
 

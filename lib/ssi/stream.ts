@@ -377,7 +377,8 @@ export class SsiStreamWriter {
 
   #rows = 0;
   /** failed: a write to the temp file failed, so its content is unknown; only abort() is allowed. */
-  #state: "open" | "committed" | "aborted" | "failed" = "open";
+  #state: "open" | "prepared" | "committed" | "aborted" | "failed" = "open";
+  #header: SsiHeader | undefined;
   #handle: FileHandle | undefined;
   readonly #tmpHeader: string;
   readonly #tmpData: string;
@@ -501,7 +502,31 @@ export class SsiStreamWriter {
     return run;
   }
 
+  /**
+   * The first half of commit(): everything but the renames (data flushed and synced, header written to its temp
+   * file). Outputs that must appear together (both or neither) prepare each writer first, then commit each; only
+   * the renames are left to fail. A failed prepare discards this writer's temp files.
+   */
+  prepare(): Promise<void> {
+    const run = this.#pending.then(() => this.#prepare());
+    this.#pending = run.then(() => undefined, () => undefined);
+    return run.then(() => undefined);
+  }
+
   async #commit(): Promise<SsiHeader> {
+    if (this.#state !== "prepared") await this.#prepare();
+    try {
+      await rename(this.#tmpData, this.dataPath);
+      await rename(this.#tmpHeader, this.path);
+      this.#state = "committed";
+      return this.#header!;
+    } catch (err) {
+      await this.#discard();
+      throw new Error(`${this.path}: cannot write SSI stream: ${(err as Error).message}`);
+    }
+  }
+
+  async #prepare(): Promise<SsiHeader> {
     this.#assertOpen("commit");
     try {
       await this.#flush();
@@ -520,9 +545,8 @@ export class SsiStreamWriter {
       } finally {
         await headerFile.close();
       }
-      await rename(this.#tmpData, this.dataPath);
-      await rename(this.#tmpHeader, this.path);
-      this.#state = "committed";
+      this.#state = "prepared";
+      this.#header = header;
       return header;
     } catch (err) {
       await this.#discard();
@@ -532,7 +556,7 @@ export class SsiStreamWriter {
 
   /** Drops what was written; an existing stream at the output path is left as it was. Safe to call twice. */
   abort(): Promise<void> {
-    const run = this.#pending.then(() => (this.#state === "open" || this.#state === "failed" ? this.#discard() : undefined));
+    const run = this.#pending.then(() => (this.#state === "open" || this.#state === "prepared" || this.#state === "failed" ? this.#discard() : undefined));
     this.#pending = run.catch(() => undefined);
     return run;
   }
