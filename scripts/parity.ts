@@ -16,8 +16,9 @@
  * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy]
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import { fileURLToPath } from "node:url";
 import { FaceMesh } from "../lib/pipeline.js";
 import type { FaceLandmarks, RgbImage } from "../lib/types.js";
@@ -342,9 +343,8 @@ async function main(): Promise<number> {
   console.log(out.join("\n"));
 
   await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
-  const tmp = `${RESULTS_FILE}.${process.pid}.tmp`;
-  await writeFile(
-    tmp,
+  await writeFileAtomic(
+    RESULTS_FILE,
     JSON.stringify(
       {
         date: new Date().toISOString(),
@@ -359,7 +359,6 @@ async function main(): Promise<number> {
       (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v),
     ),
   );
-  await rename(tmp, RESULTS_FILE);
   console.error(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
 
   const missed = results.filter((g) => !g.configs[0].pass).map((g) => g.group);
