@@ -21,7 +21,7 @@ import { collectSecretValues } from "./secrets.js";
 
 /** Where a job may read and write, as a 400 naming the problem: outputs never over inputs; confinement when set. */
 export function checkJobPaths(api: ServerApi, resolved: ResolvedData): void {
-  const label = (kind: string, id: string) => `${kind} '${id}'`;
+  const label = (_kind: string, id: string) => `'${id}'`;
   const inputs = Object.fromEntries(Object.entries(resolved.inputs).map(([id, f]) => [label("input", id), f]));
   const outputs = Object.fromEntries(Object.entries(resolved.outputs).map(([id, f]) => [label("output", id), f]));
   try {
