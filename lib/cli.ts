@@ -15,6 +15,8 @@ import { parseDevices } from "./inference/devices.js";
 import { createProgress } from "./progress.js";
 import type { StreamDescription } from "./commands/info.js";
 import { serveCommand } from "./server/command.js";
+import { checkWholeNumber, cliOptionError, MAX_THREADS } from "./bounds.js";
+import { assertOutputsDistinct } from "./output_guard.js";
 
 const logger: Logger = {
   info: (m) => process.stderr.write(`${m}\n`),
@@ -73,8 +75,16 @@ async function main(): Promise<void> {
         if (a.tracking !== undefined) raw.tracking = a.tracking;
         if (a.noTracking) raw.tracking = false;
         const devices = parseDevices(a.device);
-        const { options } = resolveOptions(await readTrainer(trainerPath), raw);
-        await runJob(a.input, a.out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
+        const threads = checkWholeNumber(a.threads, "--threads", 1, MAX_THREADS);
+        const trainer = await readTrainer(trainerPath);
+        let options: FaceMeshOptions;
+        try {
+          ({ options } = resolveOptions(trainer, raw));
+        } catch (err) {
+          throw cliOptionError(err);
+        }
+        assertOutputsDistinct({ input: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": a.out });
+        await runJob(a.input, a.out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, detector: a.detector as "short" | "full", threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
     .command(

@@ -8,7 +8,7 @@ import type { HookContext, Logger } from "./nova/hooks.js";
 import { probeVideo, type VideoInfo } from "./video/probe.js";
 import { decodeFrames } from "./video/decode.js";
 import { FramePool } from "./video/frame_pool.js";
-import { readBboxStream, readKeypointStream } from "./ssi/bbox.js";
+import { BBOX_DIM, classifyBox, readBboxStream, readKeypointStream } from "./ssi/bbox.js";
 import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
 import type { FaceMeshOptions } from "./nova/options.js";
@@ -45,6 +45,12 @@ export async function openInputs(inputs: JobInputs, logger: Logger, tools: Media
     return { video, expectedRows: video.frameCount };
   }
   const boxes = await readBboxStream(inputs.bbox);
+  // An empty stream would replace a good output with an empty one: that is never what was meant.
+  if (boxes.rows === 0) throw new Error(`${inputs.bbox}: the bbox stream has 0 rows: there is nothing to process (was the detector run on this video?)`);
+  const usable = countUsableBoxes(boxes.data, video);
+  if (usable === 0) {
+    logger.warn(`${inputs.bbox}: none of its ${boxes.rows} rows holds a usable face box (all without a face or invalid): every output row will have no face`);
+  }
   checkSize(boxes.size, video, inputs.bbox, logger);
   let keypoints: Float32Array | undefined;
   if (inputs.keypoints) {
@@ -59,6 +65,13 @@ export async function openInputs(inputs: JobInputs, logger: Logger, tools: Media
     );
   }
   return { video, hints: { boxes: boxes.data, keypoints }, expectedRows: Math.min(boxes.rows, video.frameCount) };
+}
+
+/** Rows of a bbox stream that classifyBox calls "ok". */
+function countUsableBoxes(data: Float32Array, frame: { width: number; height: number }): number {
+  let n = 0;
+  for (let i = 0; i + BBOX_DIM <= data.length; i += BBOX_DIM) if (classifyBox(data.subarray(i, i + BBOX_DIM), frame) === "ok") n++;
+  return n;
 }
 
 function checkSize(size: { width: number; height: number } | undefined, video: VideoInfo, file: string, logger: Logger): void {

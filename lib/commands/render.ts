@@ -12,6 +12,7 @@ import { encodeVideo } from "../video/encode.js";
 import { drawFaceMesh } from "../render/draw.js";
 import { loadMeshEdges } from "../render/mesh_topology.js";
 import type { MediaTools } from "../job.js";
+import { assertOutputsDistinct } from "../output_guard.js";
 
 export interface RenderSettings {
   input: string;
@@ -22,6 +23,7 @@ export interface RenderSettings {
 }
 
 export async function renderOverlay(s: RenderSettings): Promise<number> {
+  assertOutputsDistinct({ input: s.input, "--stream": s.stream }, { "--out": s.out });
   const stream = await readSsiStream(s.stream);
   if (stream.header.dim !== ROW_DIM) {
     throw new Error(`${stream.path}: not a facemesh landmark stream: dim=${stream.header.dim}, expected ${ROW_DIM}`);
@@ -42,5 +44,8 @@ export async function renderOverlay(s: RenderSettings): Promise<number> {
   }
   const result = await encodeVideo(s.out, drawn(), { fps: video.fpsFraction ?? video.fps, ffmpeg: s.tools.ffmpeg, signal: s.context.signal });
   if (undrawn > 0) s.context.logger.warn(`${stream.path}: ${stream.rows} rows for ${result.frames} frames: the last ${undrawn} frames have no mesh`);
+  if (stream.rows > result.frames) {
+    s.context.logger.warn(`${stream.path}: ${stream.rows} rows but ${s.input} has ${result.frames} frames: the last ${stream.rows - result.frames} rows were not drawn (is it the stream of another video?)`);
+  }
   return result.frames;
 }
