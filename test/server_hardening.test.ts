@@ -199,7 +199,7 @@ function openRaw(port: number, secure: boolean): Promise<{ socket: net.Socket; c
 }
 
 for (const secure of [false, true]) {
-  test(`defect 9: slow clients (${secure ? "https" : "http"}) are cut by the header, body and idle timeouts; the connection cap holds`, async (t) => {
+  test(`defect 9: slow clients (${secure ? "https" : "http"}) are cut by the header, body and idle timeouts; the connection cap holds`, { timeout: 60_000 }, async (t) => {
     const r = makeRoot(t, { useTls: secure, headersTimeoutS: 1, requestTimeoutS: 2, idleTimeoutS: 1, maxConnections: 16 });
     const { client, server } = await start(t, r);
     const port = server.port;
