@@ -4,7 +4,7 @@
  * defaults so that resolveConfig can tell "given" from "absent" (flag > environment > default).
  */
 import type { Argv, CommandModule } from "yargs";
-import { ConfigError, DEFAULTS, ENV_NAMES, resolveConfig, type ServerFlags } from "./config.js";
+import { ConfigError, DEFAULTS, defaultJobs, ENV_NAMES, resolveConfig, type ServerFlags } from "./config.js";
 
 export interface ServeArgs {
   host?: string;
@@ -44,7 +44,7 @@ export function addServeOptions<T>(y: Argv<T>): Argv<T & ServeArgs> {
     .option("use-tls", { type: "boolean", alias: "use_tls", describe: `serve HTTPS; plain HTTP gets 426 (${env("useTls")})` })
     .option("tls-cert", { type: "string", describe: `PEM certificate; without it a self-signed one is made in cache_dir (${env("tlsCert")})` })
     .option("tls-key", { type: "string", describe: `PEM private key for --tls-cert (${env("tlsKey")})` })
-    .option("jobs", { type: "number", describe: `jobs that run at once; more wait (default ${DEFAULTS.jobs}; ${env("jobs")})` })
+    .option("jobs", { type: "number", describe: `jobs that run at once; more wait (default: one per two cores, at most half the memory at ~512 MB each: ${defaultJobs()} here; ${env("jobs")})` })
     .option("max-upload-mb", { type: "number", describe: `largest /upload file in MiB (default ${DEFAULTS.maxUploadMb}; ${env("maxUploadMb")})` })
     .option("max-body-mb", { type: "number", describe: `largest form/JSON body in MiB (default ${DEFAULTS.maxBodyMb}; ${env("maxBodyMb")})` })
     .option("job-memory-mb", { type: "number", describe: `V8 heap limit of each job process in MiB (${env("jobMemoryMb")})` })

@@ -8,6 +8,7 @@
  * NOVA_SERVER_PORT, NOVA_SERVER_CML_DIR, ... We accept both spellings, DISCOVER's first.
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 export interface ServerConfig {
@@ -115,7 +116,6 @@ export const DEFAULTS = {
   tmpDir: "tmp",
   logDir: "log",
   useTls: false,
-  jobs: 1,
   maxUploadMb: 4096,
   maxBodyMb: 8,
   /** Generous for NOVA (one client, a few polls at a time), small enough that file descriptors never run out. */
@@ -130,6 +130,26 @@ export const DEFAULTS = {
 } as const;
 
 const MIB = 1024 * 1024;
+
+/**
+ * Peak resident memory of one facemesh job process, rounded up: 415 MB measured in detection mode with two
+ * inference threads at batch_size 50 (lib/server/README.md has the figures).
+ */
+export const JOB_MEMORY_ESTIMATE_MB = 512;
+
+/**
+ * --jobs when not given: one job per two cores (a job keeps a decoder and an inference thread busy), and no more
+ * than half the machine's memory holds at JOB_MEMORY_ESTIMATE_MB each; at least 1.
+ */
+export function defaultJobs(cores = os.availableParallelism(), totalBytes = os.totalmem()): number {
+  const byMemory = Math.floor((0.5 * totalBytes) / (JOB_MEMORY_ESTIMATE_MB * MIB));
+  return Math.max(1, Math.min(Math.floor(cores / 2), byMemory, 64));
+}
+
+/** Inference threads for each job when `jobs` run at once: the cores shared out, so copies of the model do not multiply. */
+export function threadsPerJob(jobs: number, cores = os.availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / jobs));
+}
 
 export class ConfigError extends Error {}
 
@@ -199,7 +219,7 @@ export function resolveConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, cwd: s
     useTls: tls === undefined ? DEFAULTS.useTls : parseBool(tls.value, tls.source),
     tlsCert: cert === undefined ? undefined : path.resolve(cwd, String(cert.value)),
     tlsKey: key === undefined ? undefined : path.resolve(cwd, String(key.value)),
-    jobs: int("jobs", DEFAULTS.jobs, 1, 64),
+    jobs: int("jobs", defaultJobs(), 1, 64),
     maxUploadBytes: int("maxUploadMb", DEFAULTS.maxUploadMb, 1, 1024 * 1024) * MIB,
     maxBodyBytes: int("maxBodyMb", DEFAULTS.maxBodyMb, 1, 1024) * MIB,
     jobMemoryMb: memory === undefined ? undefined : parseInteger(memory.value, memory.source, 16, 1024 * 1024),

@@ -12,7 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { sweepStale } from "../atomic_file.js";
 import type { JobRequest } from "../nova/hooks.js";
-import type { ServerConfig } from "./config.js";
+import { threadsPerJob, type ServerConfig } from "./config.js";
 import { JobLog } from "./job_log.js";
 import { discoverTime, JobStatus, type JobRecord, type JobStore } from "./job_store.js";
 import { isWorkerMessage, type RunMessage, type WorkerMessage } from "./worker_protocol.js";
@@ -128,6 +128,9 @@ export class JobManager {
     const env: NodeJS.ProcessEnv = {};
     for (const k of [...BASE_ENV, ...job.envAllow]) if (process.env[k] !== undefined) env[k] = process.env[k];
     env.TMPDIR = this.config.tmpDir;
+    // A hint for modules: the inference threads this job should use, so N jobs at once share the cores instead of
+    // each loading a model copy per core (facemesh.ts reads it).
+    env.NOVA_JOB_THREADS = String(threadsPerJob(this.config.jobs));
     const argv = [...execArgv];
     if (this.config.jobMemoryMb) argv.push(`--max-old-space-size=${this.config.jobMemoryMb}`);
     this.store.update(job.jobKey, { status: JobStatus.RUNNING, startTime: discoverTime(), progress: "" });
