@@ -125,7 +125,14 @@ function filePathOf(entry: DataEntry, ctx: ResolveContext, what: string): string
   if (raw === "") throw new HttpError(400, `${what}: a file: entry needs 'uri' (or 'uri_template')`, "data");
   if (raw.includes("\0")) throw new HttpError(400, `${what}: uri contains a NUL character`, "data");
   if (/\{[^}]*\}/.test(raw)) throw new HttpError(400, `${what}: uri_template '${raw}' has placeholders; this server needs a concrete 'uri'`, "data");
-  if (raw.toLowerCase().startsWith("file://")) return fileURLToPath(raw);
+  if (raw.toLowerCase().startsWith("file://")) {
+    try {
+      return fileURLToPath(raw);
+    } catch (err) {
+      // e.g. file://host/x: a file on another machine, which this server cannot open.
+      throw new HttpError(400, `${what}: '${raw}' is not a local file URL: ${(err as Error).message}`, "data");
+    }
+  }
   if (/^[A-Za-z]:[\\/]/.test(raw) && path.sep === "/") {
     throw new HttpError(400, `${what}: '${raw}' is a Windows path; this server runs on ${process.platform}, send a path it can open (or upload the file)`, "data");
   }
