@@ -7,9 +7,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { IoSpec } from "../nova/manifest.js";
 import { resolveIoIds } from "../nova/manifest.js";
+import { parseSrc, type DataEntry, type ParsedSrc } from "./data_entry.js";
 import { dbEntryOf, type DbEntry } from "./db_sources.js";
 import { HttpError } from "./http_error.js";
 import { safeFileLabel } from "./job_names.js";
+
+export { parseSrc, type DataEntry, type ParsedSrc };
 
 /** `k=v;k2=v2` -> {k: "v", k2: "v2"}; values stay text (the module validates and converts). */
 export function parseOptStr(optStr: string): Record<string, string> {
@@ -41,29 +44,6 @@ export function mergeOptions(form: Record<string, string>): Record<string, unkno
     fromJson = parsed as Record<string, unknown>;
   }
   return { ...fromStr, ...fromJson };
-}
-
-export interface DataEntry {
-  id: string;
-  type: "input" | "output";
-  src: string;
-  uri?: string;
-  uri_template?: string;
-  active?: unknown;
-  [key: string]: unknown;
-}
-
-export interface ParsedSrc {
-  origin: string;
-  superType: string;
-  subType: string;
-  specific: string;
-}
-
-/** `origin:super[:sub[:specific]]`; origin, super and sub lower-cased (NOVA mixes case: `file:stream:ssiStream`). */
-export function parseSrc(src: string): ParsedSrc {
-  const [origin = "", superType = "", subType = "", ...rest] = src.split(":");
-  return { origin: origin.trim().toLowerCase(), superType: superType.trim().toLowerCase(), subType: subType.trim().toLowerCase(), specific: rest.join(":") };
 }
 
 /** `active: false`, "False", "0", "no" -> inactive; anything else (or absent) -> active. */
