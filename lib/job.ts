@@ -8,7 +8,7 @@ import type { HookContext, Logger } from "./nova/hooks.js";
 import { probeVideo, type VideoInfo } from "./video/probe.js";
 import { decodeFrames } from "./video/decode.js";
 import { FramePool } from "./video/frame_pool.js";
-import { readBboxStream, readKeypointStream } from "./ssi/bbox.js";
+import { BBOX_DIM, classifyBox, readBboxStream, readKeypointStream } from "./ssi/bbox.js";
 import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
 import { hintRows } from "./pipeline/box_rois.js";
@@ -53,6 +53,12 @@ export async function openInputs(inputs: JobInputs, logger: Logger, tools: Media
     return { video, expectedRows: video.frameCount };
   }
   const boxes = await readBboxStream(inputs.bbox);
+  // An empty stream would replace a good output with an empty one: that is never what was meant.
+  if (boxes.rows === 0) throw new Error(`${inputs.bbox}: the bbox stream has 0 rows: there is nothing to process (was the detector run on this video?)`);
+  const usable = countUsableBoxes(boxes.data, video);
+  if (usable === 0) {
+    logger.warn(`${inputs.bbox}: none of its ${boxes.rows} rows holds a usable face box (all without a face or invalid): every output row will have no face`);
+  }
   checkMadeFor(boxes, video, inputs, logger);
   let keypoints: Float32Array | undefined;
   if (inputs.keypoints) {
@@ -93,6 +99,13 @@ export function checkMadeFor(stream: { path: string; sr: number; size?: { width:
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+/** Rows of a bbox stream that classifyBox calls "ok". */
+function countUsableBoxes(data: Float32Array, frame: { width: number; height: number }): number {
+  let n = 0;
+  for (let i = 0; i + BBOX_DIM <= data.length; i += BBOX_DIM) if (classifyBox(data.subarray(i, i + BBOX_DIM), frame) === "ok") n++;
+  return n;
 }
 
 /**
@@ -167,8 +180,9 @@ export interface LandmarkStreamOptions {
  * Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. `points`
  * per face sets the row size; 478-point streams (refine_landmarks) say so in the meta's `points` attribute and
  * keep the media type, so NOVA still draws them. With `headPose`, the head-pose stream too, from the same batches
- * (the first 468 points of each face): both appear, or neither (each is prepared, i.e. written and synced under a
- * temporary name, before either is renamed into place).
+ * (the first 468 points of each face): both appear, or neither. In one folder the four files are replaced as one
+ * journaled group (lib/atomic_file.ts), safe against a kill at any step; in two folders the head pose is put in
+ * place first, then the landmarks (a failure in between leaves the new head pose beside the old landmarks).
  */
 export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>, options: LandmarkStreamOptions = {}): Promise<SsiHeader> {
   const { points = NUM_LANDMARKS, headPose } = options;
@@ -197,13 +211,10 @@ export async function writeLandmarkStream(out: string, video: VideoInfo, rows: A
         await poseWriter.append(poses);
       }
     }
-    if (poseWriter) {
-      await writer.prepare();
-      await poseWriter.prepare();
-    }
-    const header = await writer.commit();
-    await poseWriter?.commit();
-    return header;
+    if (!poseWriter) return await writer.commit();
+    // Landmarks last: their header is the group's commit point (lib/ssi/stream.ts commitTogether).
+    const [, header] = await SsiStreamWriter.commitTogether([poseWriter, writer]);
+    return header!;
   } catch (err) {
     await writer.abort();
     await poseWriter?.abort();

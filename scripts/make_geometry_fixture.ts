@@ -13,7 +13,8 @@
  *
  *   node dist/scripts/make_geometry_fixture.js
  */
-import { readFile, readdir, writeFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import path from "node:path";
 import { projectRoot } from "../lib/convert/models.js";
 
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
   const tracking = video.frames.flatMap((f, i) => (f.pose ? [{ file: videoFile, frame: i, width: f.width, height: f.height, pose: f.pose.map((v) => Number(v.toPrecision(8))) }] : []));
   const fixture: GeometryFixture = { source, entries, tracking, pixelsSha256: hashes };
   const out = path.join(root, "test", "fixtures", "mediapipe", "geometry.json");
-  await writeFile(out, JSON.stringify(fixture) + "\n");
+  await writeFileAtomic(out, JSON.stringify(fixture) + "\n");
   console.log(`${out}: ${entries.length} poses, ${entries.filter((e) => e.landmarks).length} with MediaPipe's landmarks; ${tracking.length} in tracking mode`);
 }
 

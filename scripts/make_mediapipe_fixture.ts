@@ -18,8 +18,9 @@
  *
  *   node dist/scripts/make_mediapipe_fixture.js [--refine]
  */
-import { readFile, readdir, writeFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import { projectRoot } from "../lib/convert/models.js";
 
 interface CacheFile {
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
   add(JSON.parse(await readFile(path.join(cache, VIDEO), "utf8")) as CacheFile, VIDEO_STRIDE);
   const fixture: Fixture = { source, entries, pixelsSha256: hashes };
   const out = path.join(root, "test", "fixtures", "mediapipe", REFINE ? "static_refine.json" : "static.json");
-  await writeFile(out, JSON.stringify(fixture) + "\n");
+  await writeFileAtomic(out, JSON.stringify(fixture) + "\n");
   console.log(`${out}: ${entries.length} entries (${entries.filter((e) => e.landmarks).length} with a face)`);
 
   const video: VideoFixture = { source: "", clips: [] };
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
     });
   }
   const videoOut = path.join(root, "test", "fixtures", "mediapipe", REFINE ? "video_refine.json" : "video.json");
-  await writeFile(videoOut, JSON.stringify(video) + "\n");
+  await writeFileAtomic(videoOut, JSON.stringify(video) + "\n");
   console.log(`${videoOut}: ${video.clips.map((c) => `${c.file} ${c.landmarks.length} frames with landmarks`).join(", ")}`);
 }
 

@@ -23,8 +23,9 @@
  * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--mode static|video|all] [--refine]
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import { fileURLToPath } from "node:url";
 import { FaceMesh } from "../lib/pipeline.js";
 import type { FaceLandmarks, RgbImage } from "../lib/types.js";
@@ -326,8 +327,7 @@ async function videoParity(specs: InputSpec[], refine: boolean): Promise<number>
   console.log(lines.join("\n"));
   const file = path.join(path.dirname(resultsFile(false)), `video${refine ? "_refine" : ""}.json`);
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(`${file}.${process.pid}.tmp`, JSON.stringify({ date: new Date().toISOString(), targets: TARGETS, videos: rows }, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
-  await rename(`${file}.${process.pid}.tmp`, file);
+  await writeFileAtomic(file, JSON.stringify({ date: new Date().toISOString(), targets: TARGETS, videos: rows }, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
   const missed = rows.filter((r) => !r.pass).map((r) => r.group);
   if (missed.length) console.error(`video-mode parity targets missed: ${missed.join(", ")}`);
   return missed.length ? 1 : 0;
@@ -429,9 +429,8 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
 
   const RESULTS_FILE = resultsFile(cli.refine);
   await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
-  const tmp = `${RESULTS_FILE}.${process.pid}.tmp`;
-  await writeFile(
-    tmp,
+  await writeFileAtomic(
+    RESULTS_FILE,
     JSON.stringify(
       {
         date: new Date().toISOString(),
@@ -448,7 +447,6 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
       (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v),
     ),
   );
-  await rename(tmp, RESULTS_FILE);
   console.error(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
 
   const missed = results.filter((g) => !g.configs[0].pass).map((g) => g.group);

@@ -17,6 +17,7 @@ import type { MediaTools } from "../job.js";
 import { HEAD_POSE_DIM } from "../geometry/head_pose.js";
 import { loadGeometryMetadata } from "../geometry/metadata.js";
 import { drawHeadAxes } from "../render/head_axes.js";
+import { assertOutputsDistinct } from "../output_guard.js";
 
 export interface RenderSettings {
   input: string;
@@ -54,6 +55,7 @@ export function drawParts(frame: RgbImage, row: ArrayLike<number>, parts: readon
 }
 
 export async function renderOverlay(s: RenderSettings): Promise<number> {
+  assertOutputsDistinct({ input: s.input, "--stream": s.stream, "--head-pose": s.headPose }, { "--out": s.out });
   const stream = await readSsiStream(s.stream);
   const dim = stream.header.dim;
   if (pointsForRowDim(dim) === null) {
@@ -86,5 +88,8 @@ export async function renderOverlay(s: RenderSettings): Promise<number> {
   }
   const result = await encodeVideo(s.out, drawn(), { fps: video.fpsFraction ?? video.fps, ffmpeg: s.tools.ffmpeg, signal: s.context.signal });
   if (undrawn > 0) s.context.logger.warn(`${stream.path}: ${stream.rows} rows for ${result.frames} frames: the last ${undrawn} frames have no mesh`);
+  if (stream.rows > result.frames) {
+    s.context.logger.warn(`${stream.path}: ${stream.rows} rows but ${s.input} has ${result.frames} frames: the last ${stream.rows - result.frames} rows were not drawn (is it the stream of another video?)`);
+  }
   return result.frames;
 }
