@@ -8,7 +8,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { loadGeometryMetadata } from "../lib/geometry/metadata.js";
 import { headAxes, AXIS_COLORS, NOSE_TIP } from "../lib/render/head_axes.js";
-import { decodeAll, makeFaceClip, runCli } from "./support/facemesh_harness.js";
+import { decodeAll, makeFaceClip, readStreamFile, row as streamRow, runCli } from "./support/facemesh_harness.js";
 import { tempDir } from "./support/media.js";
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
@@ -82,4 +82,54 @@ test("facemesh render --head-pose draws the axes at the nose tip of a real face"
   const wrong = await runCli(["render", image, "--stream", out, "--head-pose", out, "--out", plain]);
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /face\.stream: not a head-pose stream: dim=937, expected 7/);
+});
+
+test("facemesh render with a refine_landmarks stream and its head pose: irises and axes together, in the colours asked", async () => {
+  const image = await makeFaceClip(path.join(dir, "face478.png"), { angle: "-0.8" });
+  const out = path.join(dir, "face478.stream");
+  const pose = path.join(dir, "face478.pose.stream");
+  const run = await runCli(["run", image, "--refine-landmarks", "--out", out, "--head-pose-out", pose]);
+  assert.equal(run.code, 0, run.stderr);
+  const { frames: src } = await decodeAll(image);
+  const stream = await readStreamFile(out);
+  assert.equal(stream.dim, 957);
+  const row = streamRow(stream, 0);
+  const { width, height } = src[0]!;
+  const BLUE = [0, 0, 255];
+  /** Pixels of `color`, and of them those within `r` px of each iris centre (468, 473). */
+  const tally = async (file: string, color: readonly number[], r: number) => {
+    const { frames } = await decodeAll(file);
+    const d = frames[0]!.data;
+    let all = 0;
+    const near = [0, 0];
+    for (let p = 0; p < d.length; p += 3) {
+      if (d[p] !== color[0] || d[p + 1] !== color[1] || d[p + 2] !== color[2]) continue;
+      all++;
+      const x = (p / 3) % width;
+      const y = Math.floor(p / 3 / width);
+      [468, 473].forEach((c, k) => {
+        if (Math.hypot(x - (row[2 * c + 1]! * width - 0.5), y - (row[2 * c]! * height - 0.5)) <= r) near[k]!++;
+      });
+    }
+    return { all, near };
+  };
+  const both = path.join(dir, "both.png");
+  const res = await runCli(["render", image, "--stream", out, "--head-pose", pose, "--draw", "points,irises", "--iris-color", "blue", "--out", both]);
+  assert.equal(res.code, 0, res.stderr);
+  // Iris radius: about a fifth of the eye width; circles lie within 15 px of the centres on this 512 px face.
+  const irises = await tally(both, BLUE, 15);
+  assert.ok(irises.near.every((n) => n >= 10), `iris circle pixels near each centre: ${irises.near}`);
+  assert.ok(irises.near[0]! + irises.near[1]! >= 0.8 * irises.all, `iris pixels elsewhere: ${irises.all} in all`);
+  const { frames } = await decodeAll(both);
+  const d = frames[0]!.data;
+  const axisPixels = AXIS_COLORS.map((c) => {
+    let n = 0;
+    for (let p = 0; p < d.length; p += 3) if (d[p] === c[0] && d[p + 1] === c[1] && d[p + 2] === c[2]) n++;
+    return n;
+  });
+  assert.ok(axisPixels.every((n) => n >= 10), `axis pixels ${axisPixels}`);
+  // Without "irises" in --draw: no circles.
+  const none = path.join(dir, "no-irises.png");
+  assert.equal((await runCli(["render", image, "--stream", out, "--draw", "points", "--iris-color", "blue", "--out", none])).code, 0);
+  assert.ok((await tally(none, BLUE, 15)).all < 3, "no iris circles unless asked");
 });
