@@ -15,7 +15,8 @@
  *    plain and the threaded Wasm build; batch 1 only: LiteRT.js cannot batch these models); beside it the attention
  *    model of refine_landmarks (478 points). --model-only runs this part alone.
  * 2. End to end: `facemesh run` (the CLI, process start to exit) on every video, with a bbox stream and without
- *    (detection on every frame): wall-clock fps, steady-state fps of the pipeline itself (FACEMESH_TIMING), peak
+ *    (detection on every frame); the looped talking heads also with --refine-landmarks (bbox and video mode,
+ *    beside the plain rows): wall-clock fps, steady-state fps of the pipeline itself (FACEMESH_TIMING), peak
  *    RSS (bench/rss_probe.ts) and where the time went. Next to MediaPipe's web pipeline (@mediapipe/face_mesh in
  *    headless Chromium, CPU inference, scripts/mediapipe_reference.ts), measured in every round when Chromium is
  *    installed (its frame rate moves with the machine's load as ours does: a cached figure from another hour
@@ -308,6 +309,8 @@ type Mode = "bbox" | "video" | "detect";
 interface E2eRun {
   video: string;
   mode: Mode;
+  /** --refine-landmarks: the attention model, 478 points (steady-state runs only). */
+  refine?: boolean;
   round: number;
   frames: number;
   wallMs: number;
@@ -335,10 +338,10 @@ async function bboxStream(video: BenchVideo, log: (m: string) => void): Promise<
   return { file, detectRun: { frames: rows ? Number(rows[1]) : NaN, wallMs: r.wallMs } };
 }
 
-async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number, timeoutMs: number): Promise<E2eRun> {
-  const out = path.join(CACHE, "out", `${video.name.replace(/[/\\]/g, "__")}.${mode}.stream`);
+async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number, timeoutMs: number, refine = false): Promise<E2eRun> {
+  const out = path.join(CACHE, "out", `${video.name.replace(/[/\\]/g, "__")}.${mode}${refine ? ".refine" : ""}.stream`);
   await mkdir(path.dirname(out), { recursive: true });
-  const args = [CLI, "run", video.file, "--out", out, ...(mode === "bbox" ? ["--bbox", bbox] : mode === "detect" ? ["--no-tracking"] : [])];
+  const args = [CLI, "run", video.file, "--out", out, ...(mode === "bbox" ? ["--bbox", bbox] : mode === "detect" ? ["--no-tracking"] : []), ...(refine ? ["--refine-landmarks"] : [])];
   const r = await runChild(args, { timeoutMs, env: { FACEMESH_TIMING: "1" }, rss: true });
   if (r.code !== 0) throw failure(`facemesh run ${mode} ${video.file}`, r);
   const timing = parseTiming(r.stderr);
@@ -349,6 +352,7 @@ async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number
   return {
     video: video.name,
     mode,
+    ...(refine ? { refine } : {}),
     round,
     frames,
     wallMs: r.wallMs,
@@ -621,7 +625,7 @@ function markdown(r: Results): string {
     for (const name of [...new Set(r.steady.map((x) => x.original))]) {
       const mp = r.mediapipe[name] ?? {};
       const mpFps = (m: MpMode) => (typeof mp[m] === "object" ? (mp[m] as MpStats).fps : NaN);
-      const runs = (mode: Mode) => r.steady.filter((x) => x.original === name && x.mode === mode);
+      const runs = (mode: Mode) => r.steady.filter((x) => x.original === name && x.mode === mode && !x.refine);
       const pipe = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineFps ?? NaN));
       const cpu = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineCpuMsPerFrame ?? NaN));
       const b = pipe("bbox");
@@ -631,6 +635,27 @@ function markdown(r: Results): string {
       sRows.push([name, `x${any.loops}, ${any.frames}`, sp(b), ratio(b.median, mpFps("none")), f2(cpu("bbox").median), sp(vm), ratio(vm.median, mpFps("none")), f2(cpu("video").median), sp(d), ratio(d.median, mpFps("flush")), f2(cpu("detect").median)]);
     }
     out.push(table(["video", "loops, frames", "bbox: pipeline fps", "vs MediaPipe tracking", "bbox CPU ms/frame", "video mode: pipeline fps", "vs MediaPipe tracking", "video CPU ms/frame", "static: pipeline fps", "vs MediaPipe static", "static CPU ms/frame"], sRows));
+    const refined = r.steady.filter((x) => x.refine);
+    if (refined.length > 0) {
+      out.push(
+        "",
+        "### refine_landmarks: the attention model end to end (478 points)",
+        "",
+        "The same looped talking heads with `--refine-landmarks`, beside the plain rows of the same rounds: pipeline frame rate and CPU ms per frame while frames flow; extra = refine minus plain (CPU ms per frame).",
+        "",
+      );
+      const rRows: string[][] = [];
+      for (const name of [...new Set(refined.map((x) => x.original))]) {
+        for (const mode of ["bbox", "video"] as const) {
+          const of = (refine: boolean) => r.steady.filter((x) => x.original === name && x.mode === mode && !!x.refine === refine);
+          const fps = (refine: boolean) => spread(of(refine).map((x) => x.pipelineFps ?? NaN));
+          const cpu = (refine: boolean) => spread(of(refine).map((x) => x.pipelineCpuMsPerFrame ?? NaN));
+          if (of(true).length === 0) continue;
+          rRows.push([name, mode, sp(fps(false)), sp(fps(true)), f2(cpu(false).median), f2(cpu(true).median), f2(cpu(true).median - cpu(false).median)]);
+        }
+      }
+      out.push(table(["video", "mode", "plain: pipeline fps", "refine: pipeline fps", "plain CPU ms/frame", "refine CPU ms/frame", "extra CPU ms/frame"], rRows));
+    }
   }
 
   // Where the time goes.
@@ -837,6 +862,16 @@ async function main(): Promise<void> {
           log(`  ${s.video.name} ${mode}: ${r.frames} frames, ${f0(r.pipelineFps)} fps pipeline`);
         } catch (err) {
           results.errors.push(`${s.video.name} ${mode}: ${(err as Error).message}`);
+        }
+      }
+      // refine_landmarks beside the plain rows (issue 13): tracked modes, where it adds one model call per frame.
+      for (const mode of ["bbox", "video"] as const) {
+        try {
+          const r = await e2eRun(s.video, mode, s.bbox, round, 600_000, true);
+          results.steady.push({ ...r, original: s.original, loops: s.loops });
+          log(`  ${s.video.name} ${mode} --refine-landmarks: ${r.frames} frames, ${f0(r.pipelineFps)} fps pipeline`);
+        } catch (err) {
+          results.errors.push(`${s.video.name} ${mode} --refine-landmarks: ${(err as Error).message}`);
         }
       }
     }

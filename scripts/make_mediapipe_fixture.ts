@@ -73,13 +73,14 @@ const VIDEO = `liveportrait/d0${SUFFIX}`;
 const VIDEO_STRIDE = REFINE ? 20 : 13;
 /**
  * Video mode: a clip where faces come and go (640x360) and a talking head; strides keep the file small. With
- * --refine three talking heads (every frame has a face), sparser, as each frame carries 478 points.
+ * --refine three talking heads and the clip where faces come and go, sparser, as each frame carries 478 points.
  */
 const VIDEO_MODE_CLIPS: Array<{ cache: string; stride: number }> = REFINE
   ? [
       { cache: "liveportrait/d0.none.refine.json", stride: 13 },
       { cache: "liveportrait/d12.none.refine.json", stride: 23 },
       { cache: "liveportrait/d18.none.refine.json", stride: 29 },
+      { cache: "face_recognition/short_hamilton_clip.none.refine.json", stride: 16 },
     ]
   : [
       { cache: "face_recognition/short_hamilton_clip.none.json", stride: 8 },
