@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     .demandCommand(1, "name a command")
     .command(
       "run <input>",
-      "468 face landmarks per frame of a video or image -> SSI stream (937 values per frame)",
+      "468 face landmarks per frame of a video or image -> SSI stream (937 values per frame; 478 and 957 with --refine-landmarks)",
       (y) =>
         withMediaTools(
           y

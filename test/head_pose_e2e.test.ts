@@ -226,3 +226,30 @@ test("both or neither: a head-pose output that cannot be written leaves no landm
   assert.match(res.stderr, /no-such-dir\/pose\.stream: cannot create SSI stream/);
   assert.ok(!existsSync(out) && !existsSync(`${out}~`), "no landmark stream");
 });
+
+test("with --smoothing one_euro the head pose follows the smoothed landmarks: as many rows, close to the raw pose, not equal to it", async (t) => {
+  const video = sharedFile("liveportrait/d0.mp4");
+  if (!video) {
+    t.skip("../shared/data absent: liveportrait/d0.mp4 needed");
+    return;
+  }
+  const runs: StreamFile[] = [];
+  for (const smoothing of ["none", "one_euro"]) {
+    const out = path.join(dir, `d0.${smoothing}.stream`);
+    const poseOut = path.join(dir, `d0.${smoothing}.pose.stream`);
+    const res = await runCli(["run", video, "--smoothing", smoothing, "--out", out, "--head-pose-out", poseOut]);
+    assert.equal(res.code, 0, res.stderr);
+    const poses = await readStreamFile(poseOut);
+    assertHeadPoseHeader(poses, await readStreamFile(out), "512:512");
+    runs.push(poses);
+  }
+  const [raw, smooth] = runs as [StreamFile, StreamFile];
+  const d: number[] = [];
+  for (let r = 0; r < raw.rows; r++) d.push(rotationDistance(rotationOf(row(raw, r)), rotationOf(row(smooth, r))));
+  const s = summarize(d);
+  t.diagnostic(`smoothed vs raw head pose on d0: rotation median ${s.median.toFixed(3)}°, max ${s.max.toFixed(3)}°`);
+  // The first frame of a track passes the filter unchanged; later frames move (the filter has lag), a little.
+  assert.ok(d[0]! < 1e-3, `frame 0: the track's first row is not filtered (${d[0]}°)`);
+  assert.ok(s.max > 0.01, "the pose comes from the smoothed landmarks");
+  assert.ok(s.max < 5, `smoothing moved the pose by up to ${s.max}°`);
+});
