@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync, symlinkSync } from "node:fs";
+import { existsSync, readFileSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { tempDir } from "./support/media.js";
@@ -34,13 +34,13 @@ after(() => cleanup());
 
 test("defect 3: run/detect/render refuse an output that is (or links to) an input, before writing anything", async () => {
   const before = { clip: sha(clip), bbox: sha(bbox), good: sha(good) };
-  const link = path.join(root, "link-to-clip.mp4");
-  symlinkSync(clip, link);
+  const link = path.join(root, "link-to-bbox.stream");
+  symlinkSync(bbox, link);
+  // run and detect add .stream to an output name without it, so `--out face.mp4` writes face.mp4.stream (checked
+  // below); the inputs they could still overwrite are streams.
   const cases: string[][] = [
-    ["run", clip, "--bbox", bbox, "--out", clip],
     ["run", clip, "--bbox", bbox, "--out", link],
     ["run", clip, "--bbox", bbox, "--out", bbox],
-    ["detect", clip, "--out", clip],
     ["detect", clip, "--out", path.join(root, "d.stream"), "--keypoints-out", path.join(root, "d.stream")],
     ["render", clip, "--stream", good, "--out", clip],
   ];
@@ -52,6 +52,10 @@ test("defect 3: run/detect/render refuse an output that is (or links to) an inpu
   }
   assert.deepEqual({ clip: sha(clip), bbox: sha(bbox), good: sha(good) }, before);
   assert.deepEqual(await listDir(root), names, "nothing written");
+  const res = await runCli(["run", clip, "--bbox", bbox, "--out", clip, "--threads", "1"]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(sha(clip), before.clip, "the video is untouched");
+  assert.ok(existsSync(`${clip}.stream`) && existsSync(`${clip}.stream~`), "the stream went to face.mp4.stream");
 });
 
 test("defect 8: size options are bounded where parsed, with the range and the flag typed", async () => {
