@@ -1,78 +1,17 @@
 /**
  * One function per TFLite operator: checks its options and operands, emits the ONNX node(s) through the
  * converter's context (convert.ts), with weights permuted once and attributes mapped to NCHW. Anything outside
- * the supported subset fails through `c.fail`, which names the model, the operator and the problem.
+ * the supported subset fails through `c.fail`, which names the model, the operator and the problem. The context
+ * and the window helpers are in operator_context.ts, MediaPipe's custom operators in custom_operators.ts.
  */
-import { type Attribute, int, ints, product, str } from "./graph.js";
-import { NHWC_AXIS_TO_NCHW, permute, spatialPadding, TO_NCHW, TO_NHWC, type ActivationValue, type ConstantValue, type Layout, type Value } from "./layout.js";
-import {
-  type OnnxEmitter,
-  emitLandmarks2TransformMatrix,
-  emitTransformLandmarks,
-  emitTransformTensorBilinear,
-  parseLandmarks2TransformMatrixOptions,
-  parseTransformTensorBilinearOptions,
-  readFlexbufferMap,
-} from "./mediapipe_ops.js";
-import type { Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, StridedSliceOptions, TfliteOperator, TfliteTensor } from "./tflite_reader.js";
-import { Activation, BuiltinOperator, Padding } from "./tflite_schema.js";
+import { int, ints, product, str } from "./graph.js";
+import { NHWC_AXIS_TO_NCHW, permute, TO_NCHW, type ActivationValue, type ConstantValue, type Layout } from "./layout.js";
+import { custom } from "./custom_operators.js";
+import { rank4, window, type OperatorContext } from "./operator_context.js";
+import type { Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, StridedSliceOptions, TfliteOperator } from "./tflite_reader.js";
+import { Activation, BuiltinOperator } from "./tflite_schema.js";
 
-/** What an operator needs from the converter: operands, initializers, nodes, and failing with context. */
-export interface OperatorContext {
-  /** The operator being converted. */
-  readonly op: TfliteOperator | undefined;
-  fail(message: string): never;
-  inputIndex(slot: number, what: string): number;
-  value(index: number): Value;
-  activation(slot: number, what?: string): ActivationValue;
-  constant(slot: number, what: string, dtype: "float32" | "int32"): ConstantValue;
-  optionalConstant(slot: number, what: string): ConstantValue | undefined;
-  outputTensor(slot?: number): TfliteTensor;
-  addInitializer(base: string, dims: number[], data: Float32Array | number[] | bigint[]): string;
-  int64Initializer(base: string, values: number[]): string;
-  inLayout(v: ActivationValue, layout: Layout): string;
-  emit(opType: string, inputs: string[], attributes: Attribute[], activation: number, layout: Layout): void;
-  checkOutputShape(expected: number[]): void;
-  /** Records a value computed at conversion time (a folded constant) for a tensor index. */
-  define(index: number, value: Value): void;
-  /** Node-level emitting, for operators that become several ONNX nodes (mediapipe_ops.ts). */
-  emitter(): OnnxEmitter;
-  fresh(base: string): string;
-  /** Makes `name` (in `layout`) the value of the TFLite tensor `t`. */
-  setActivation(t: TfliteTensor, name: string, layout: Layout): void;
-}
-
-export function paddingMode(c: OperatorContext, padding: number): "SAME" | "VALID" {
-  if (padding === Padding.SAME) return "SAME";
-  if (padding === Padding.VALID) return "VALID";
-  return c.fail(`padding ${padding} is not supported (SAME or VALID)`);
-}
-
-export function checkStrides(c: OperatorContext, strideH: number, strideW: number): void {
-  if (!(strideH >= 1 && strideW >= 1)) c.fail(`strides ${strideH}x${strideW} are invalid`);
-}
-
-/** ONNX pads [top, left, bottom, right] and the output size for a 2-D window op. */
-export function window(
-  c: OperatorContext,
-  padding: number,
-  input: number[],
-  kernelH: number,
-  kernelW: number,
-  strideH: number,
-  strideW: number,
-): { pads: number[]; outH: number; outW: number } {
-  checkStrides(c, strideH, strideW);
-  const mode = paddingMode(c, padding);
-  const h = spatialPadding(mode, input[1], kernelH, strideH);
-  const w = spatialPadding(mode, input[2], kernelW, strideW);
-  if (h.out < 1 || w.out < 1) c.fail(`window ${kernelH}x${kernelW} does not fit the ${input[1]}x${input[2]} input`);
-  return { pads: [h.before, w.before, h.after, w.after], outH: h.out, outW: w.out };
-}
-
-export function rank4(c: OperatorContext, v: ActivationValue, what: string): void {
-  if (v.shape.length !== 4 || v.shape[0] !== 1) c.fail(`${what} ${v.name} has shape [${v.shape}]; expected [1,H,W,C]`);
-}
+export type { OperatorContext } from "./operator_context.js";
 
 // ---- operators -----------------------------------------------------------------------------------------
 
@@ -222,58 +161,6 @@ export function stridedSlice(c: OperatorContext, o: StridedSliceOptions): void {
   const name = c.outputTensor().name;
   const inputs = [x.name, c.int64Initializer(`${name}/starts`, starts), c.int64Initializer(`${name}/ends`, ends), c.int64Initializer(`${name}/axes`, axes), c.int64Initializer(`${name}/steps`, steps)];
   c.emit("Slice", inputs, [], Activation.NONE, x.layout);
-}
-
-/** MediaPipe's custom operators of the attention model (mediapipe_ops.ts), version 2 only. */
-export function custom(c: OperatorContext, op: TfliteOperator): void {
-  const code = op.customCode ?? "";
-  // mediapipe_ops.ts prefixes its errors with `what`; the prefix is stripped again so c.fail names the operator once.
-  const what = `CUSTOM(${code})`;
-  const known = ["Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks"];
-  if (!known.includes(code)) c.fail(`custom operator ${JSON.stringify(code)} is not supported (known: ${known.join(", ")})`);
-  // Version 1 of each operator has other semantics (and options); MediaPipe's 2022 models use version 2.
-  if (op.version !== 2) c.fail(`version ${op.version} is not supported (only version 2)`);
-  const out = c.outputTensor();
-  const guard = <T>(f: () => T): T => {
-    try {
-      return f();
-    } catch (err) {
-      return c.fail((err as Error).message.replace(`${what}: `, ""));
-    }
-  };
-  if (code === "Landmarks2TransformMatrix") {
-    const x = c.activation(0, "landmarks");
-    if (x.shape.length !== 3 || x.shape[0] !== 1 || x.shape[2] !== 3) c.fail(`landmarks of shape [${x.shape}]; expected [1,N,3]`);
-    c.checkOutputShape([1, 4, 4]);
-    const opts = guard(() => parseLandmarks2TransformMatrixOptions(op.customOptions, what));
-    const name = c.fresh(out.name);
-    guard(() => emitLandmarks2TransformMatrix(c.emitter(), c.inLayout(x, "native"), x.shape[1], opts, name, what));
-    c.setActivation(out, name, "native");
-  } else if (code === "TransformTensorBilinear") {
-    const x = c.activation(0, "feature map");
-    rank4(c, x, "feature map");
-    const m = c.activation(1, "matrix");
-    if (m.shape.join(",") !== "1,4,4") c.fail(`matrix of shape [${m.shape}]; expected [1,4,4]`);
-    const opts = guard(() => parseTransformTensorBilinearOptions(op.customOptions, what));
-    c.checkOutputShape([1, opts.outputHeight, opts.outputWidth, x.shape[3]]);
-    const name = c.fresh(out.name);
-    emitTransformTensorBilinear(c.emitter(), c.inLayout(x, "nchw"), [x.shape[1], x.shape[2]], c.inLayout(m, "native"), opts, name);
-    c.setActivation(out, name, "nchw");
-  } else {
-    const x = c.activation(0, "landmarks");
-    const m = c.activation(1, "matrix");
-    if (x.shape.length !== 3 || x.shape[0] !== 1 || x.shape[2] !== 2) c.fail(`landmarks of shape [${x.shape}]; expected [1,N,2] (2-D landmarks)`);
-    if (m.shape.join(",") !== "1,4,4") c.fail(`matrix of shape [${m.shape}]; expected [1,4,4]`);
-    // Version 2 takes its dimensions from the tensor; options, when a writer adds them, must agree.
-    if (op.customOptions && op.customOptions.length > 0) {
-      const dims = guard(() => readFlexbufferMap(op.customOptions, what)).dimensions;
-      if (dims !== undefined && Number(dims) !== 2) c.fail(`option dimensions = ${String(dims)}; only 2 is supported`);
-    }
-    c.checkOutputShape(x.shape);
-    const name = c.fresh(out.name);
-    emitTransformLandmarks(c.emitter(), c.inLayout(x, "native"), c.inLayout(m, "native"), name);
-    c.setActivation(out, name, "native");
-  }
 }
 
 export function prelu(c: OperatorContext): void {
