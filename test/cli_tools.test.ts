@@ -3,7 +3,7 @@
  *   detect  the blazeface module's layout (NOVA.md §4): 5 dims, meta type feature;face;boundingbox;blazeface,
  *           size, boxes square in pixels, one row per frame, blazeface's no-face rows; --keypoints-out 13 dims in
  *           the subject's right/left order; the streams feed `run --bbox` (round trip) and `run --keypoints`
- *           (the eye rotation: the same ROI as static mode).
+ *           (the eye rotation: MediaPipe's landmarks on a 45-degree face).
  *   render  a video with the same frame count and size as the input, the mesh drawn on the face only; a png for
  *           an image.
  *   info    the header and the face count of a landmark stream.
