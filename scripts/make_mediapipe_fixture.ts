@@ -12,9 +12,13 @@
  * verdict and every VIDEO_MODE_STRIDE-th frame's landmarks of the clips below (the test runs the whole clip, as
  * tracking needs every frame).
  *
+ * test/fixtures/mediapipe/e2e.json holds MediaPipe's static mode on every E2E_CLIPS stride-th frame of the
+ * three videos test/module_e2e.test.ts runs end to end (16-bit fixed point, as generated.json), the reference
+ * its rows are compared with.
+ *
  * With --refine: the same from MediaPipe's refine_landmarks references (478 points): <name>.flush.refine.json into
  * test/fixtures/mediapipe/static_refine.json (every 20th frame of the video), <name>.none.refine.json of the
- * talking heads below into test/fixtures/mediapipe/video_refine.json.
+ * talking heads below into test/fixtures/mediapipe/video_refine.json (no e2e.json).
  *
  *   node dist/scripts/make_mediapipe_fixture.js [--refine]
  */
@@ -22,6 +26,7 @@ import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { writeFileAtomic } from "../lib/atomic_file.js";
 import { projectRoot } from "../lib/convert/models.js";
+import { encodeQ16 } from "../test/support/mediapipe_fixture.js";
 
 interface CacheFile {
   input: string;
@@ -87,6 +92,19 @@ const VIDEO_MODE_CLIPS: Array<{ cache: string; stride: number }> = REFINE
       { cache: "liveportrait/d0.none.json", stride: 13 },
     ];
 
+/** module_e2e's videos, static mode; strides keep e2e.json near 250 KB. */
+const E2E_CLIPS: Array<{ cache: string; stride: number }> = [
+  { cache: "liveportrait/d0.flush.json", stride: 2 },
+  { cache: "sadtalker/WDA_KatieHill_000.flush.json", stride: 8 },
+  { cache: "face_recognition/short_hamilton_clip.flush.json", stride: 6 },
+];
+
+/** The e2e fixture: per clip, MediaPipe's landmarks (Q16 base64, x,y) on every stride-th frame, null without a face. */
+export interface E2eFixture {
+  source: string;
+  clips: Array<{ file: string; pixelsSha256: string; frames: number; width: number; height: number; stride: number; landmarks: Array<string | null> }>;
+}
+
 function xy(landmarks: number[] | null): number[] | null {
   if (!landmarks) return null;
   const out: number[] = [];
@@ -136,6 +154,24 @@ async function main(): Promise<void> {
   }
   const videoOut = path.join(root, "test", "fixtures", "mediapipe", REFINE ? "video_refine.json" : "video.json");
   await writeFileAtomic(videoOut, JSON.stringify(video) + "\n");
+  if (!REFINE) {
+    const e2e: E2eFixture = { source, clips: [] };
+    for (const { cache: name, stride } of E2E_CLIPS) {
+      const c = JSON.parse(await readFile(path.join(cache, name), "utf8")) as CacheFile;
+      e2e.clips.push({
+        file: path.relative(path.resolve(root, "../shared/data"), path.resolve(root, c.input)).split(path.sep).join("/"),
+        pixelsSha256: c.pixelsSha256,
+        frames: c.frames.length,
+        width: c.frames[0].width,
+        height: c.frames[0].height,
+        stride,
+        landmarks: c.frames.filter((_, i) => i % stride === 0).map((f) => (f.landmarks ? encodeQ16(xy(f.landmarks)!) : null)),
+      });
+    }
+    const e2eOut = path.join(root, "test", "fixtures", "mediapipe", "e2e.json");
+    await writeFileAtomic(e2eOut, JSON.stringify(e2e) + "\n");
+    console.log(`${e2eOut}: ${e2e.clips.map((c) => `${c.file} ${c.landmarks.filter((l) => l).length} frames with landmarks`).join(", ")}`);
+  }
   console.log(`${videoOut}: ${video.clips.map((c) => `${c.file} ${c.landmarks.length} frames with landmarks`).join(", ")}`);
 }
 

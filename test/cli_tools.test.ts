@@ -3,7 +3,7 @@
  *   detect  the blazeface module's layout (NOVA.md §4): 5 dims, meta type feature;face;boundingbox;blazeface,
  *           size, boxes square in pixels, one row per frame, blazeface's no-face rows; --keypoints-out 13 dims in
  *           the subject's right/left order; the streams feed `run --bbox` (round trip) and `run --keypoints`
- *           (the eye rotation: the same ROI as static mode).
+ *           (the eye rotation: MediaPipe's landmarks on a 45-degree face).
  *   render  a video with the same frame count and size as the input, the mesh drawn on the face only; a png for
  *           an image.
  *   info    the header and the face count of a landmark stream.
@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { FaceLandmarks, RgbImage } from "../lib/types.js";
+import type { RgbImage } from "../lib/types.js";
 import { probeVideo } from "../lib/video/probe.js";
 import { GENERATED_CLIPS } from "./support/mediapipe_fixture.js";
 import { tempDir } from "./support/media.js";
@@ -27,7 +27,6 @@ import {
   rowHasFace,
   rowVsMesh,
   runCli,
-  staticLandmarks,
   summarize,
   type StreamFile,
 } from "./support/facemesh_harness.js";
@@ -37,6 +36,12 @@ const H = 360;
 const FRAMES = 12;
 /** Frames painted black: before the first face, and a gap after it. */
 const BLACK = [0, 1, 2, 8, 9];
+/**
+ * `run --keypoints` on the 45-degree face vs MediaPipe's landmarks on the same still, max over the frames, as a
+ * fraction of the inter-ocular distance: measured 0.99% (the engine's parity error on this face plus re-encoding);
+ * 1.5x that. Without the eye rotation the same rows land ~20% away.
+ */
+const KP_BOUND = 0.015;
 
 function mean(values: readonly number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
@@ -65,8 +70,6 @@ describe("facemesh detect / run --bbox / run --keypoints / render / info on a 64
   let frames: RgbImage[] = [];
   /** MediaPipe's landmarks per frame (null on the black frames). */
   let ref: Array<{ points: Float32Array } | null> = [];
-  /** The engine's static mode per frame: only to check where it finds a face. */
-  let engineStatic: Array<FaceLandmarks | null> = [];
   let bbox = "";
   let keypoints = "";
   let boxes: StreamFile;
@@ -83,7 +86,6 @@ describe("facemesh detect / run --bbox / run --keypoints / render / info on a 64
     const [mp] = await mediapipeLandmarks("tilted-wide.png", still);
     assert.ok(mp, "MediaPipe found the face on the still");
     ref = frames.map((_, i) => (BLACK.includes(i) ? null : mp));
-    engineStatic = await staticLandmarks(frames);
     bbox = path.join(dir, "face.bbox.stream");
     keypoints = path.join(dir, "face.kp.stream");
     const res = await runCli(["detect", clip, "--out", bbox, "--keypoints-out", keypoints]);
@@ -93,10 +95,6 @@ describe("facemesh detect / run --bbox / run --keypoints / render / info on a 64
     kps = await readStreamFile(keypoints);
   });
   after(() => cleanup());
-
-  test("static mode finds the face exactly in the frames that are not black", () => {
-    engineStatic.forEach((r, i) => assert.equal(r !== null, !BLACK.includes(i), `frame ${i}`));
-  });
 
   test("detect: bbox stream header and rows in the blazeface module's layout", () => {
     assert.equal(boxes.info.ftype, "BINARY");
@@ -224,10 +222,13 @@ describe("facemesh detect / run --bbox / run --keypoints / render / info on a 64
     assert.ok(offFace < 2 && black < 2, "nothing should be drawn off the face or on a frame without a face");
   });
 
-  test("run --keypoints: the eye rotation gives static mode's ROI (same landmarks), without it the tilted face is missed", async (t) => {
+  test("run --keypoints: the eye rotation gives MediaPipe's landmarks on the tilted face, without it the face is missed", async (t) => {
     // The unrotated window: the face's eye line is at ~45 degrees, where a rotation-0 crop reads it badly.
+    // Each frame is the still tilt45-wide.png re-encoded: MediaPipe's landmarks on that still are the reference.
     const tilted = await makeFaceClip(path.join(dir, "tilted.mp4"), { frames: 4, angle: "0", layout: "wide" });
-    const tiltedRef = await staticLandmarks((await decodeAll(tilted)).frames);
+    const [mp45] = await mediapipeLandmarks("tilt45-wide.png", await makeFaceClip(path.join(dir, "tilt45.png"), GENERATED_CLIPS["tilt45-wide.png"]));
+    assert.ok(mp45, "MediaPipe found the tilted face on the still");
+    const tiltedRef = Array.from({ length: 4 }, () => mp45);
     const tb = path.join(dir, "tilted.bbox.stream");
     const tk = path.join(dir, "tilted.kp.stream");
     assert.equal((await runCli(["detect", tilted, "--out", tb, "--keypoints-out", tk])).code, 0);
@@ -239,10 +240,8 @@ describe("facemesh detect / run --bbox / run --keypoints / render / info on a 64
     const b = await readStreamFile(without);
     const dKp = tiltedRef.map((m, r) => rowVsMesh(row(a, r), m!.points, W, H));
     const dPlain = tiltedRef.map((m, r) => rowVsMesh(row(b, r), m!.points, W, H));
-    t.diagnostic(`vs static mode: with keypoints ${(mean(dKp) * 100).toFixed(4)}% IOD, rotation 0 ${(mean(dPlain) * 100).toFixed(2)}% IOD`);
-    // Same box centre and side, same eye keypoints: the ROI differs only by the float32 storage of the streams
-    // (~1e-5 px), so the landmarks agree far below 0.1% IOD.
-    assert.ok(Math.max(...dKp) < 0.001);
+    t.diagnostic(`vs MediaPipe: with keypoints max ${(Math.max(...dKp) * 100).toFixed(3)}% IOD, rotation 0 mean ${(mean(dPlain) * 100).toFixed(2)}% IOD`);
+    assert.ok(Math.max(...dKp) < KP_BOUND, `with keypoints: max ${(Math.max(...dKp) * 100).toFixed(3)}% IOD from MediaPipe`);
     assert.ok(mean(dPlain) > 0.05, "the rotation-0 crop should be visibly worse on a 45-degree face");
   });
 });

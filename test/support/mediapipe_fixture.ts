@@ -15,6 +15,8 @@ export const GENERATED_CLIPS = {
   "tilt-square-50.mp4": { frames: 50, angle: "0.21*sin(2*PI*t/2)", layout: "square" },
   /** The still the wide clips (module_bbox_rows, cli_tools, cli_errors) repeat, tilted -0.8 rad on 640x360. */
   "tilted-wide.png": { angle: "-0.8", layout: "wide" },
+  /** The same still unrotated (its eye line at ~45 degrees): cli_tools' `run --keypoints` test repeats it. */
+  "tilt45-wide.png": { angle: "0", layout: "wide" },
 } as const;
 
 export interface GeneratedFixture {
