@@ -15,7 +15,7 @@ import { parseDevices } from "./inference/devices.js";
 import { createProgress } from "./progress.js";
 import { serveCommand } from "./server/command.js";
 import { checkWholeNumber, MAX_THREADS } from "./bounds.js";
-import { assertOutputsDistinct } from "./output_guard.js";
+import { assertOutputFoldersExist, assertOutputsDistinct } from "./output_guard.js";
 
 const logger: Logger = {
   info: (m) => process.stderr.write(`${m}\n`),
@@ -98,7 +98,8 @@ async function main(): Promise<void> {
           throw err instanceof OptionError ? new Error(err.as(flagOf(err.option)), { cause: err }) : err;
         }
         const out = streamPath(a.out);
-        assertOutputsDistinct({ input: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": out });
+        assertOutputsDistinct({ video: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": out });
+        assertOutputFoldersExist({ "--out": out });
         await runJob(a.input, out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
@@ -152,7 +153,8 @@ async function main(): Promise<void> {
             .option("draw", { type: "string", default: "mesh,points", describe: "what to draw, comma-separated: mesh (triangle edges), contours (lips, eyes, eyebrows, face oval), points" })
             .option("mesh-color", { type: "string", default: "green", describe: "mesh edge colour: a name, #rrggbb or r,g,b" })
             .option("contour-color", { type: "string", default: "yellow", describe: "contour colour" })
-            .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" }),
+            .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" })
+            .option("force", { type: "boolean", default: false, describe: "draw a stream whose meta size or rate is not the video's (made for another video?)" }),
         ),
       async (a) => {
         const { parseColor, parseParts } = await import("./render/overlay_style.js");
@@ -160,7 +162,7 @@ async function main(): Promise<void> {
         const progress = createProgress("render");
         try {
           const { renderOverlay } = await import("./commands/render.js");
-          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, ...style, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
+          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, ...style, force: a.force, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
           progress.stop();
           console.log(`${path.resolve(a.out)}: ${frames} frames`);
         } finally {
