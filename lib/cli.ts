@@ -15,7 +15,7 @@ import { parseDevices } from "./inference/devices.js";
 import { createProgress } from "./progress.js";
 import { serveCommand } from "./server/command.js";
 import { checkWholeNumber, MAX_THREADS } from "./bounds.js";
-import { assertOutputsDistinct } from "./output_guard.js";
+import { assertOutputFoldersExist, assertOutputsDistinct } from "./output_guard.js";
 
 const logger: Logger = {
   info: (m) => process.stderr.write(`${m}\n`),
@@ -102,7 +102,8 @@ async function main(): Promise<void> {
         }
         const out = streamPath(a.out);
         const headPoseOut = a.headPoseOut === undefined ? undefined : streamPath(a.headPoseOut);
-        assertOutputsDistinct({ input: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": out, "--head-pose-out": headPoseOut });
+        assertOutputsDistinct({ video: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": out, "--head-pose-out": headPoseOut });
+        assertOutputFoldersExist({ "--out": out, "--head-pose-out": headPoseOut });
         await runJob(a.input, out, { options, devices, headPoseOut, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
@@ -158,7 +159,8 @@ async function main(): Promise<void> {
             .option("mesh-color", { type: "string", default: "green", describe: "mesh edge colour: a name, #rrggbb or r,g,b" })
             .option("contour-color", { type: "string", default: "yellow", describe: "contour colour" })
             .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" })
-            .option("iris-color", { type: "string", default: "magenta", describe: "iris circle colour" }),
+            .option("iris-color", { type: "string", default: "magenta", describe: "iris circle colour" })
+            .option("force", { type: "boolean", default: false, describe: "draw a stream whose meta size or rate is not the video's (made for another video?)" }),
         ),
       async (a) => {
         const { parseColor, parseParts } = await import("./render/overlay_style.js");
@@ -166,7 +168,7 @@ async function main(): Promise<void> {
         const progress = createProgress("render");
         try {
           const { renderOverlay } = await import("./commands/render.js");
-          const frames = await renderOverlay({ input: a.input, stream: a.stream, headPose: a.headPose, out: a.out, ...style, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
+          const frames = await renderOverlay({ input: a.input, stream: a.stream, headPose: a.headPose, out: a.out, ...style, force: a.force, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
           progress.stop();
           console.log(`${path.resolve(a.out)}: ${frames} frames`);
         } finally {

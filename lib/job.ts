@@ -84,7 +84,7 @@ export const RATE_TOLERANCE = 0.005;
 /**
  * A face stream made for another video (its meta size or its sample rate differs from the video's) is refused,
  * with the numbers: its rows would be laid on the wrong frames. `force` turns the refusal into a warning (the
- * boxes are normalized, so they are used as they are). A stream without a size in its meta is taken as it is.
+ * coordinates are normalized, so they are used as they are). A stream without a size in its meta is taken as it is.
  */
 export function checkMadeFor(stream: { path: string; sr: number; size?: { width: number; height: number } }, video: VideoInfo, inputs: Pick<JobInputs, "force">, logger: Logger): void {
   const problems: string[] = [];
@@ -94,7 +94,7 @@ export function checkMadeFor(stream: { path: string; sr: number; size?: { width:
   if (problems.length === 0) return;
   const what = `${stream.path}: made for ${problems.join(", and for ")}`;
   if (!inputs.force) throw new Error(`${what}: is it the stream of another video? (--force uses it anyway)`);
-  logger.warn(`${what}; used anyway (forced): its boxes are normalized, so they are taken as they are`);
+  logger.warn(`${what}; used anyway (forced): its coordinates are normalized, so they are taken as they are`);
 }
 
 function round3(x: number): number {

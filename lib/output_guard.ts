@@ -81,3 +81,22 @@ export function assertInsideAllowed(paths: Record<string, string>, dirs: string[
     }
   }
 }
+
+/**
+ * Throws, naming the flag, when an output's folder does not exist or is not a folder. The CLI checks this before
+ * any work: otherwise a run decodes the whole video and then fails on a temporary file's name. (The server makes
+ * its output folders, as DISCOVER does, so it does not call this.)
+ */
+export function assertOutputFoldersExist(outputs: Record<string, string | undefined>): void {
+  for (const [label, file] of Object.entries(outputs)) {
+    if (!file) continue;
+    const dir = path.dirname(path.resolve(file));
+    let isDir: boolean;
+    try {
+      isDir = statSync(dir).isDirectory();
+    } catch {
+      throw new Error(`output ${label} ${file}: its folder ${dir} does not exist; create it first`);
+    }
+    if (!isDir) throw new Error(`output ${label} ${file}: ${dir} is not a folder`);
+  }
+}

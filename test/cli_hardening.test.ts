@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, symlinkSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { tempDir } from "./support/media.js";
@@ -34,15 +34,18 @@ after(() => cleanup());
 
 test("defect 3: run/detect/render refuse an output that is (or links to) an input, before writing anything", async () => {
   const before = { clip: sha(clip), bbox: sha(bbox), good: sha(good) };
-  const link = path.join(root, "link-to-bbox.stream");
-  symlinkSync(bbox, link);
-  // run and detect add .stream to an output name without it, so `--out face.mp4` writes face.mp4.stream (checked
-  // below); the inputs they could still overwrite are streams.
+  const link = path.join(root, "link-to-clip.mp4");
+  symlinkSync(clip, link);
+  // run and detect add .stream to an output name without it, so `--out face.mp4` writes face.mp4.stream and can no
+  // longer hit the video (below); a link named .stream to an input still can.
+  const bboxLink = path.join(root, "link-to-bbox.stream");
+  symlinkSync(bbox, bboxLink);
   const cases: string[][] = [
-    ["run", clip, "--bbox", bbox, "--out", link],
+    ["run", clip, "--bbox", bbox, "--out", bboxLink],
     ["run", clip, "--bbox", bbox, "--out", bbox],
     ["detect", clip, "--out", path.join(root, "d.stream"), "--keypoints-out", path.join(root, "d.stream")],
     ["render", clip, "--stream", good, "--out", clip],
+    ["render", clip, "--stream", good, "--out", link],
   ];
   const names = await listDir(root);
   for (const args of cases) {
@@ -52,10 +55,14 @@ test("defect 3: run/detect/render refuse an output that is (or links to) an inpu
   }
   assert.deepEqual({ clip: sha(clip), bbox: sha(bbox), good: sha(good) }, before);
   assert.deepEqual(await listDir(root), names, "nothing written");
-  const res = await runCli(["run", clip, "--bbox", bbox, "--out", clip, "--threads", "1"]);
-  assert.equal(res.code, 0, res.stderr);
-  assert.equal(sha(clip), before.clip, "the video is untouched");
-  assert.ok(existsSync(`${clip}.stream`) && existsSync(`${clip}.stream~`), "the stream went to face.mp4.stream");
+  for (const command of ["run", "detect"]) {
+    const res = await runCli([command, clip, "--out", clip]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.ok(existsSync(`${clip}.stream`), `${command} --out face.mp4 writes face.mp4.stream`);
+    rmSync(`${clip}.stream`);
+    rmSync(`${clip}.stream~`);
+  }
+  assert.equal(sha(clip), before.clip);
 });
 
 test("defect 8: size options are bounded where parsed, with the range and the flag typed", async () => {

@@ -82,7 +82,8 @@ describe("quarter-turned talking heads (liveportrait/d0)", () => {
   }
 
   async function rowsOf(name: TurnName | "upright", bbox: string | null): Promise<StreamFile> {
-    const out = path.join(dir, `${name}.${bbox ? "bbox" : "video"}-mode.landmarks.stream`);
+    // Not `${name}.bbox.stream`: that is the bbox input itself, and run refuses to write over an input.
+    const out = path.join(dir, `${name}.${bbox ? "bbox-mode" : "video-mode"}.facemesh.stream`);
     const r = await runCli(["run", clips.get(name)!, "--out", out, ...(bbox ? ["--bbox", bbox] : [])]);
     assert.equal(r.code, 0, r.stderr);
     return readStreamFile(out);

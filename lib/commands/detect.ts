@@ -16,7 +16,7 @@ import { BBOX_DIM, KEYPOINT_DIM, createBboxStreamWriter, createKeypointStreamWri
 import type { SsiStreamWriter } from "../ssi/stream.js";
 import type { MediaTools } from "../job.js";
 import { MAX_BATCH_SIZE } from "../nova/options.js";
-import { assertOutputsDistinct } from "../output_guard.js";
+import { assertOutputFoldersExist, assertOutputsDistinct } from "../output_guard.js";
 
 export interface DetectSettings {
   input: string;
@@ -41,7 +41,8 @@ export async function detectToStreams(s: DetectSettings): Promise<{ rows: number
   if (!Number.isInteger(s.batchSize) || s.batchSize < 1 || s.batchSize > MAX_BATCH_SIZE) {
     throw new Error(`--batch-size ${s.batchSize}: must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
   }
-  assertOutputsDistinct({ input: s.input }, { "--out": s.out, "--keypoints-out": s.keypointsOut });
+  assertOutputsDistinct({ video: s.input }, { "--out": s.out, "--keypoints-out": s.keypointsOut });
+  assertOutputFoldersExist({ "--out": s.out, "--keypoints-out": s.keypointsOut });
   const video = await probeVideo(s.input, { ffprobe: s.tools.ffprobe });
   const mesh = await FaceMesh.create({ devices: s.devices, detector: s.detector, onFallback: (m) => s.context.logger.warn(m) });
   const sr = video.isImage ? 1 : video.fps;

@@ -13,11 +13,12 @@ import { encodeVideo } from "../video/encode.js";
 import { DEFAULT_IRIS, drawFaceMesh, type Rgb } from "../render/draw.js";
 import { loadMeshEdges } from "../render/mesh_topology.js";
 import { contourEdges, faceSizeOfRow, overlaySizes, type MeshPart } from "../render/overlay_style.js";
-import type { MediaTools } from "../job.js";
+import { checkMadeFor, type MediaTools } from "../job.js";
+import { parseSize } from "../ssi/bbox.js";
 import { HEAD_POSE_DIM } from "../geometry/head_pose.js";
 import { loadGeometryMetadata } from "../geometry/metadata.js";
 import { drawHeadAxes } from "../render/head_axes.js";
-import { assertOutputsDistinct } from "../output_guard.js";
+import { assertOutputFoldersExist, assertOutputsDistinct } from "../output_guard.js";
 
 export interface RenderSettings {
   input: string;
@@ -34,6 +35,8 @@ export interface RenderSettings {
   contourColor?: Rgb;
   pointColor?: Rgb;
   irisColor?: Rgb;
+  /** Draw a stream whose meta size or rate says it was made for another video (a warning instead of an error). */
+  force?: boolean;
 }
 
 export interface PartColors {
@@ -55,13 +58,16 @@ export function drawParts(frame: RgbImage, row: ArrayLike<number>, parts: readon
 }
 
 export async function renderOverlay(s: RenderSettings): Promise<number> {
-  assertOutputsDistinct({ input: s.input, "--stream": s.stream, "--head-pose": s.headPose }, { "--out": s.out });
+  assertOutputsDistinct({ video: s.input, "--stream": s.stream, "--head-pose": s.headPose }, { "--out": s.out });
+  assertOutputFoldersExist({ "--out": s.out });
   const stream = await readSsiStream(s.stream);
   const dim = stream.header.dim;
   if (pointsForRowDim(dim) === null) {
     throw new Error(`${stream.path}: not a facemesh landmark stream: dim=${dim}, expected ${ROW_DIM} (or 957 with refine_landmarks)`);
   }
   const video = await probeVideo(s.input, { ffprobe: s.tools.ffprobe });
+  // The rule `run` applies to its bbox stream: another video's landmarks would be drawn on the wrong frames.
+  checkMadeFor({ path: stream.path, sr: stream.header.sr, size: parseSize(stream.header.meta.size) }, video, { force: s.force }, s.context.logger);
   const parts = s.parts ?? ["mesh", "points", "irises"];
   const edges = { mesh: parts.includes("mesh") ? await loadMeshEdges() : new Uint32Array(0), contours: parts.includes("contours") ? contourEdges() : new Uint32Array(0) };
   const colors = { mesh: s.meshColor ?? ([0, 255, 0] as Rgb), contours: s.contourColor ?? ([255, 255, 0] as Rgb), points: s.pointColor ?? ([255, 0, 0] as Rgb), irises: s.irisColor ?? DEFAULT_IRIS };

@@ -160,11 +160,13 @@ export class JobManager {
     child.on("exit", (code, signal) => {
       this.processes--;
       // Let the stdout/stderr readers drain before the final verdict line.
+      // `exited` waits for the sweep of its temporary files too: close() awaits it, and the server exits next.
       setImmediate(() => {
+        let swept: Promise<void> = Promise.resolve();
         try {
-          this.onExit(run, code, signal);
+          swept = this.onExit(run, code, signal);
         } finally {
-          resolveExit();
+          void swept.catch(() => undefined).then(resolveExit);
         }
       });
     });
@@ -200,11 +202,12 @@ export class JobManager {
     }
   }
 
-  private onExit(run: Running, code: number | null, signal: NodeJS.Signals | null): void {
+  /** Settles the job; returns the sweep of the temporary files its process left (killed mid-write). */
+  private onExit(run: Running, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     const { job } = run;
     run.finished = true;
     this.running.delete(job.jobKey);
-    void this.sweepOutputs(job);
+    const swept = this.sweepOutputs(job);
     if (run.stopReason) {
       this.settle(job, JobStatus.ERROR, run.stopReason);
       job.log.critical(`Job failed with exception ${run.stopReason}`);
@@ -224,6 +227,7 @@ export class JobManager {
       job.log.critical(`Job failed with exception ${reason}`);
     }
     this.pump();
+    return swept;
   }
 
   /** The job's process is gone: temporary files it left next to its outputs (killed mid-write) are removed. */

@@ -180,14 +180,18 @@ export function resolveDataEntries(entries: DataEntry[], ctx: ResolveContext): R
   return { inputs, outputs, db };
 }
 
-/** Checks the ids against the module's manifest: no slot named twice (id + alias), required inputs present. */
+/**
+ * Checks the ids against the module's manifest: no slot named twice (id + alias), required inputs and outputs
+ * present (a job without its output would run the whole video and fail only when it writes).
+ */
 export function checkAgainstManifest(resolved: ResolvedData, io: { inputs: IoSpec[]; outputs: IoSpec[] }, moduleName: string): void {
   let canonicalInputs: Record<string, string>;
+  let canonicalOutputs: Record<string, string>;
   try {
     // A db: entry fills its slot as a file: entry does; its path is known only per session.
     const withDb = (files: Record<string, string>, dbEntries: DbEntry[]) => ({ ...files, ...Object.fromEntries(dbEntries.map((e) => [e.id, `db:${e.name}`])) });
     canonicalInputs = resolveIoIds(io.inputs, withDb(resolved.inputs, resolved.db.inputs));
-    resolveIoIds(io.outputs, withDb(resolved.outputs, resolved.db.outputs));
+    canonicalOutputs = resolveIoIds(io.outputs, withDb(resolved.outputs, resolved.db.outputs));
   } catch (err) {
     throw new HttpError(400, `module ${moduleName}: ${(err as Error).message}`, "data");
   }
@@ -195,6 +199,12 @@ export function checkAgainstManifest(resolved: ResolvedData, io: { inputs: IoSpe
     if (spec.required && !(spec.id in canonicalInputs)) {
       const names = [spec.id, ...spec.aliases].map((n) => `'${n}'`).join(" or ");
       throw new HttpError(400, `module ${moduleName} needs input ${names} (${spec.data}); the request's data has none`, "data");
+    }
+  }
+  for (const spec of io.outputs) {
+    if (spec.required && !(spec.id in canonicalOutputs)) {
+      const names = [spec.id, ...spec.aliases].map((n) => `'${n}'`).join(" or ");
+      throw new HttpError(400, `module ${moduleName} needs output ${names} (${spec.data}); the request's data has none (or only an inactive one)`, "data");
     }
   }
 }

@@ -23,5 +23,5 @@ export {
   type SsiStream,
   type SsiType,
 } from "./stream_format.js";
-export { parseAscii, readSsiHeader, readSsiStream } from "./stream_reader.js";
+export { MAX_HEADER_BYTES, parseAscii, readSsiHeader, readSsiStream } from "./stream_reader.js";
 export { SsiStreamWriter, writeSsiStream, type SsiRowsInput, type SsiWriteOptions } from "./stream_writer.js";

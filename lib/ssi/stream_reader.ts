@@ -3,14 +3,25 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { headerPathOf, intRange, KIND, parseSsiHeader, ssiArrayType, ssiDataPath, swapBytes, LITTLE_ENDIAN_HOST, type SsiData, type SsiHeader, type SsiStream, type SsiType } from "./stream_format.js";
+/**
+ * Far above any SSI header (a few hundred bytes, plus one line per <chunk>). A larger file is a video or data file
+ * given by mistake: it is refused by its size rather than read whole (a 1 GiB video took 600 MB and 5 s to fail).
+ */
+export const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+
 export async function readSsiHeader(headerPath: string): Promise<SsiHeader> {
   const file = headerPathOf(headerPath);
-  let xml: string;
+  const notHeader = (why: string) => new Error(`${file}: not an SSI stream header: ${why} (a video or data file? give the .stream header, written beside its data file .stream~)`);
+  let size: number;
+  let xml = "";
   try {
-    xml = await readFile(file, "utf8");
+    size = (await stat(file)).size;
+    if (size <= MAX_HEADER_BYTES) xml = await readFile(file, "utf8");
   } catch (err) {
     throw new Error(`${file}: cannot read SSI stream header: ${(err as Error).message}`);
   }
+  if (size > MAX_HEADER_BYTES) throw notHeader(`${size} bytes, more than the ${MAX_HEADER_BYTES} a header could have`);
+  if (!/^\uFEFF?\s*</.test(xml)) throw notHeader(xml.length === 0 ? "the file is empty" : "it is not XML text");
   return parseSsiHeader(xml, file);
 }
 /** Reads a whole stream into memory. Binary chunks are read at their byte offsets, as SSI C++ does. */

@@ -34,7 +34,9 @@ const parser = new XMLParser({
 export function parseXmlRoot(text: string, rootName: string, file: string): XmlElement {
   const check = XMLValidator.validate(text);
   if (check !== true) {
-    throw new Error(`${file}: not well-formed XML (line ${check.err.line}, column ${check.err.col}): ${check.err.msg}`);
+    // fast-xml-parser gives no column for some errors (an empty document).
+    const where = check.err.col === undefined ? `line ${check.err.line}` : `line ${check.err.line}, column ${check.err.col}`;
+    throw new Error(`${file}: not well-formed XML (${where}): ${check.err.msg}`);
   }
   const doc = parser.parse(text) as XmlElement;
   const roots = Object.keys(doc).filter((k) => !k.startsWith(ATTR) && k !== "#text");
