@@ -27,6 +27,7 @@ import { CLIP_NAME, FIXTURE_PATH, packagedClip, packagedPhotos } from "../script
 import type { Fixture, FixtureEntry } from "../scripts/make_mediapipe_fixture.js";
 import { createLiteRt, type LiteRtRuntime } from "../scripts/litert.js";
 import { decodeInput, PixelHash } from "../scripts/mediapipe_reference.js";
+import { xyTriplets } from "./support/mediapipe_frames.js";
 import { cropSquare, letterbox, nhwcToNchw, roiAroundPoints, toSignedUnit, type RgbImage as CropImage } from "./support/face_crops.js";
 import { tempDir } from "./support/media.js";
 import { FULL_RANGE, LANDMARK, largestDifference, SHORT_RANGE, type ParityModel } from "./support/parity.js";
@@ -78,15 +79,6 @@ before(async () => {
 });
 after(() => cleanup());
 
-/** x,y pairs to the x,y,z triplets lib/metrics.ts takes (z is not compared). */
-function triplets(xy: ArrayLike<number>): Float32Array {
-  const out = new Float32Array((xy.length / 2) * 3);
-  for (let i = 0; i < xy.length / 2; i++) {
-    out[3 * i] = xy[2 * i];
-    out[3 * i + 1] = xy[2 * i + 1];
-  }
-  return out;
-}
 
 function pct(x: number): string {
   return `${(x * 100).toFixed(4)}%`;
@@ -102,7 +94,7 @@ test("static mode matches MediaPipe's frozen landmarks on the packaged photos an
       const ours = await mesh.estimateStatic(image);
       mpFound.push(entry.landmarks !== null);
       ourFound.push(ours !== null);
-      if (ours && entry.landmarks) distances.push(meshDistance(ours.points, triplets(entry.landmarks), image.width, image.height).relative);
+      if (ours && entry.landmarks) distances.push(meshDistance(ours.points, xyTriplets(entry.landmarks), image.width, image.height).relative);
     }
   } finally {
     await mesh.dispose();

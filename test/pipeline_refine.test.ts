@@ -27,9 +27,8 @@ import {
 } from "../lib/inference/refinement.js";
 import { agreementRate, meshDistance, pointDistance, summarize } from "../lib/metrics.js";
 import { FaceMesh } from "../lib/pipeline.js";
-import type { RgbImage } from "../lib/types.js";
 import type { Fixture } from "../scripts/make_mediapipe_fixture.js";
-import { decodeInput, PixelHash } from "../scripts/mediapipe_reference.js";
+import { framesMediaPipeSaw, xyTriplets } from "./support/mediapipe_frames.js";
 
 const root = projectRoot();
 const data = path.resolve(root, "../shared/data");
@@ -72,15 +71,6 @@ test("refinement index lists are the model's own (subset_idxs of each head's Lan
 
 const fixtureFile = path.join(root, "test/fixtures/mediapipe/static_refine.json");
 
-/** x,y pairs to the x,y,z triplets lib/metrics.ts takes (z is not compared). */
-function triplets(xy: ArrayLike<number>): Float32Array {
-  const out = new Float32Array((xy.length / 2) * 3);
-  for (let i = 0; i < xy.length / 2; i++) {
-    out[3 * i] = xy[2 * i];
-    out[3 * i + 1] = xy[2 * i + 1];
-  }
-  return out;
-}
 
 let mesh: FaceMesh;
 before(async () => {
@@ -103,15 +93,8 @@ test("refine_landmarks: 478 points in static mode match MediaPipe's own (refineL
   const files = [...new Set(fixture.entries.map((e) => e.file))];
   for (const file of files) {
     const wanted = new Map(fixture.entries.filter((e) => e.file === file).map((e) => [e.frame, e]));
-    const hash = new PixelHash();
-    const frames = new Map<number, RgbImage>();
-    let index = 0;
-    for await (const frame of decodeInput(path.join(data, file))) {
-      hash.add(frame);
-      if (wanted.has(index)) frames.set(index, frame);
-      index++;
-    }
-    assert.equal(hash.digest(), fixture.pixelsSha256[file], `${file}: decoded pixels differ from those MediaPipe was given`);
+    // Same pixels as MediaPipe saw, else the comparison would measure the decoder.
+    const frames = await framesMediaPipeSaw(path.join(data, file), fixture.pixelsSha256[file]!, wanted.keys());
     for (const [i, entry] of wanted) {
       const frame = frames.get(i)!;
       const ours = await mesh.estimateStatic(frame);
@@ -120,7 +103,7 @@ test("refine_landmarks: 478 points in static mode match MediaPipe's own (refineL
       if (!ours || !entry.landmarks) continue;
       assert.equal(entry.landmarks.length, 478 * 2, `${file}#${i}: the fixture holds 478 points`);
       assert.equal(ours.points.length, 478 * 3);
-      const ref = triplets(entry.landmarks);
+      const ref = xyTriplets(entry.landmarks);
       distances.push(meshDistance(ours.points, ref, frame.width, frame.height).relative);
       iris.push(pointDistance(ours.points, ref, 468, frame.width, frame.height), pointDistance(ours.points, ref, 473, frame.width, frame.height));
     }

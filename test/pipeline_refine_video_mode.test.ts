@@ -20,9 +20,8 @@ import { after, before, test } from "node:test";
 import { projectRoot } from "../lib/convert/models.js";
 import { FaceMesh } from "../lib/pipeline.js";
 import { rowDimFor } from "../lib/rows.js";
-import type { RgbImage } from "../lib/types.js";
 import { agreementRate, meshDistance, pointDistance, summarize } from "../lib/metrics.js";
-import { decodeInput, PixelHash } from "../scripts/mediapipe_reference.js";
+import { streamMediaPipeSaw, xyTriplets } from "./support/mediapipe_frames.js";
 import { IRIS_CENTRES, rowPoints, videoModeRows } from "../scripts/video_parity.js";
 import type { VideoFixture } from "../scripts/make_mediapipe_fixture.js";
 import { formatSummary, rowHasFace } from "./support/facemesh_harness.js";
@@ -38,14 +37,6 @@ const root = projectRoot();
 const data = path.resolve(root, "../shared/data");
 const fixture = JSON.parse(readFileSync(path.join(root, "test/fixtures/mediapipe/video_refine.json"), "utf8")) as VideoFixture;
 
-function triplets(xy: ArrayLike<number>): Float32Array {
-  const out = new Float32Array((xy.length / 2) * 3);
-  for (let i = 0; i < xy.length / 2; i++) {
-    out[3 * i] = xy[2 * i]!;
-    out[3 * i + 1] = xy[2 * i + 1]!;
-  }
-  return out;
-}
 
 let mesh: FaceMesh;
 before(async () => {
@@ -58,15 +49,9 @@ test("refine_landmarks in video mode matches MediaPipe's video mode with refineL
   assert.equal(mesh.rowDim, DIM);
   assert.deepEqual(fixture.clips.map((c) => c.file), ["liveportrait/d0.mp4", "liveportrait/d12.mp4", "liveportrait/d18.mp4", "face_recognition/short_hamilton_clip.mp4"]);
   for (const clip of fixture.clips) {
-    const hash = new PixelHash();
-    async function* hashed(): AsyncGenerator<RgbImage> {
-      for await (const f of decodeInput(path.join(data, clip.file))) {
-        hash.add(f);
-        yield f;
-      }
-    }
-    const { rows, count } = await videoModeRows(mesh, hashed());
-    assert.equal(hash.digest(), clip.pixelsSha256, `${clip.file}: decoded pixels differ from those MediaPipe was given`);
+    const input = streamMediaPipeSaw(path.join(data, clip.file), clip.pixelsSha256);
+    const { rows, count } = await videoModeRows(mesh, input.frames);
+    input.check();
     assert.equal(count, clip.frames);
     const ours = Array.from({ length: count }, (_, i) => rowHasFace(rows, i * DIM, DIM));
     const agreement = agreementRate(ours, clip.found);
@@ -75,7 +60,7 @@ test("refine_landmarks in video mode matches MediaPipe's video mode with refineL
     for (const l of clip.landmarks.filter((x) => ours[x.frame])) {
       assert.equal(l.xy.length, 2 * POINTS, `${clip.file} frame ${l.frame}: 478 points frozen`);
       const p = rowPoints(rows, l.frame, POINTS);
-      const ref = triplets(l.xy);
+      const ref = xyTriplets(l.xy);
       nme.push(meshDistance(p, ref, clip.width, clip.height).relative);
       for (const c of IRIS_CENTRES) iris.push(pointDistance(p, ref, c, clip.width, clip.height));
     }

@@ -23,7 +23,7 @@ import type { RgbImage } from "../lib/types.js";
 import { ROW_DIM } from "../lib/types.js";
 import { agreementRate, meshDistance, summarize } from "../lib/metrics.js";
 import { readBboxStream } from "../lib/ssi/bbox.js";
-import { decodeInput, PixelHash } from "../scripts/mediapipe_reference.js";
+import { streamMediaPipeSaw, xyTriplets } from "./support/mediapipe_frames.js";
 import { rowPoints, videoModeRows } from "../scripts/video_parity.js";
 import type { VideoFixture } from "../scripts/make_mediapipe_fixture.js";
 import { ffmpeg, tempDir } from "./support/media.js";
@@ -33,14 +33,6 @@ const root = projectRoot();
 const data = path.resolve(root, "../shared/data");
 const fixture = JSON.parse(readFileSync(path.join(root, "test/fixtures/mediapipe/video.json"), "utf8")) as VideoFixture;
 
-function triplets(xy: ArrayLike<number>): Float32Array {
-  const out = new Float32Array((xy.length / 2) * 3);
-  for (let i = 0; i < xy.length / 2; i++) {
-    out[3 * i] = xy[2 * i];
-    out[3 * i + 1] = xy[2 * i + 1];
-  }
-  return out;
-}
 
 async function* replay(frames: readonly RgbImage[]): AsyncGenerator<RgbImage> {
   for (const f of frames) yield f;
@@ -61,19 +53,13 @@ after(() => mesh?.dispose());
 test("video mode matches MediaPipe's video mode (frozen frames of a clip where faces come and go, and a talking head)", async (t) => {
   if (!existsSync(data)) return t.skip("../shared/data absent: the clips MediaPipe saw are needed");
   for (const clip of fixture.clips) {
-    const hash = new PixelHash();
-    async function* hashed(): AsyncGenerator<RgbImage> {
-      for await (const f of decodeInput(path.join(data, clip.file))) {
-        hash.add(f);
-        yield f;
-      }
-    }
-    const { rows, count } = await videoModeRows(mesh, hashed());
-    assert.equal(hash.digest(), clip.pixelsSha256, `${clip.file}: decoded pixels differ from those MediaPipe was given`);
+    const input = streamMediaPipeSaw(path.join(data, clip.file), clip.pixelsSha256);
+    const { rows, count } = await videoModeRows(mesh, input.frames);
+    input.check();
     assert.equal(count, clip.frames);
     const ours = Array.from({ length: count }, (_, i) => rowHasFace(rows, i * ROW_DIM));
     const agreement = agreementRate(ours, clip.found);
-    const d = clip.landmarks.filter((l) => ours[l.frame]).map((l) => meshDistance(rowPoints(rows, l.frame), triplets(l.xy), clip.width, clip.height).relative);
+    const d = clip.landmarks.filter((l) => ours[l.frame]).map((l) => meshDistance(rowPoints(rows, l.frame), xyTriplets(l.xy), clip.width, clip.height).relative);
     const s = summarize(d);
     t.diagnostic(`${clip.file}: ${formatSummary(`${d.length} frozen frames`, s)}; agreement ${(agreement * 100).toFixed(1)}% over ${count} frames (MediaPipe ${clip.found.filter(Boolean).length} faces, ours ${ours.filter(Boolean).length})`);
     assert.ok(d.length >= clip.landmarks.length - 1, `${clip.file}: compared ${d.length} of ${clip.landmarks.length}`);
