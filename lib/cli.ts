@@ -75,6 +75,8 @@ async function main(): Promise<void> {
             .option("tracking", { type: "boolean", describe: "MediaPipe's tracking (default on): without --bbox video mode (detector only when no face is tracked), with --bbox the rotation from the previous frame's landmarks; off: static mode / rotation 0" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("smoothing", { type: "string", describe: "none (MediaPipe's raw rows) or one_euro (FaceLandmarker's filter over time; trainer default none)" })
+            .option("segment-seconds", { type: "number", describe: "a longer video is processed in segments of this many seconds, side by side, merged in order (trainer default 300; 0: never split)" })
+            .option("parallel-segments", { type: "number", describe: "segments tracked side by side, each model call carrying one face of each (default 4)" })
             .option("detector", { ...DETECTOR, describe: `${DETECTOR.describe}, when there is no bbox stream` })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),
         ),
@@ -87,6 +89,10 @@ async function main(): Promise<void> {
         if (a.tracking !== undefined) raw.tracking = a.tracking;
         if (a.noTracking) raw.tracking = false;
         if (a.smoothing !== undefined) raw.smoothing = a.smoothing;
+        if (a.segmentSeconds !== undefined) raw.segment_seconds = a.segmentSeconds;
+        if (a.parallelSegments !== undefined && !(Number.isInteger(a.parallelSegments) && a.parallelSegments >= 1)) {
+          throw new Error(`--parallel-segments=${a.parallelSegments}: must be a whole number from 1`);
+        }
         const devices = parseDevices(a.device);
         let options: FaceMeshOptions;
         try {
@@ -94,7 +100,7 @@ async function main(): Promise<void> {
         } catch (err) {
           throw err instanceof OptionError ? new Error(err.as(flagOf(err.option))) : err;
         }
-        await runJob(a.input, streamPath(a.out), { options, devices, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads: a.threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
+        await runJob(a.input, streamPath(a.out), { options, devices, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads: a.threads, parallelSegments: a.parallelSegments, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
     .command(
@@ -198,6 +204,7 @@ interface RunSettings {
   force?: boolean;
   detector: "short" | "full";
   threads?: number;
+  parallelSegments?: number;
   ffmpeg?: string;
   ffprobe?: string;
 }
@@ -214,7 +221,7 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   const context: HookContext = { logger, progress: progress.report, signal: abortOnSignals() };
   try {
     const tally = { rows: 0, faces: 0 };
-    const header = await writeLandmarkStream(out, opened.video, countingFaces(predictRows(mesh, opened, { options: s.options, tools }, context), tally));
+    const header = await writeLandmarkStream(out, opened.video, countingFaces(predictRows(mesh, opened, { options: s.options, tools, parallelSegments: s.parallelSegments }, context), tally));
     progress.stop();
     const few = fewFacesWarning(tally.faces, tally.rows, opened.hints ? "bbox" : s.detector);
     if (few) logger.warn(few);

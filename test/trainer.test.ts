@@ -56,6 +56,7 @@ test("our facemesh.trainer: info, meta, io, model and options", async () => {
     ["no_face", "LIST", "zeros", ["zeros", "nan"]],
     ["tracking", "BOOL", true, undefined],
     ["smoothing", "LIST", "none", ["none", "one_euro"]],
+    ["segment_seconds", "STRING", 300, undefined],
   ]);
   // Only the three types the NOVA client can render.
   assert.ok(t.options.every((o) => ["STRING", "BOOL", "LIST"].includes(o.type)));
