@@ -26,16 +26,20 @@ import { ROW_DIM } from "./types.js";
 import { normalizeRadians } from "./calculators/rect_transformation.js";
 
 /**
- * Frames a tracked segment starts early. Measured with 2-s segments (test/segments.test.ts and README): see the
- * README section for the per-video differences.
+ * Frames a tracked segment starts early. Measured with 2-s segments (bench/segment_rows.ts, README "Long videos"):
+ * in bbox mode the warm-up alone leaves a few frames per boundary differing by < 0.001% NME at 25 frames (up to
+ * 0.78% without warm-up); the check and repair in segmentedRows make the rows exact whatever the warm-up, and a
+ * longer warm-up makes repairs rarer and shorter.
  */
 export const TRACKING_WARMUP_FRAMES = 25;
 
 /**
- * Segments run side by side by default on one machine: each model call then carries this many faces.
- * Chosen on the 2-core machine (README "Segments").
+ * Segments run side by side by default on one machine: each model call then carries this many faces. Two: one
+ * face for each of the two inference threads of the 2-core machine. Measured there (busy, bench/segment_speed.ts),
+ * each segment side by side costs CPU (its decoder, its warm-up, the joined calls' copies): the CPU bound per
+ * frame fell from ~580-600 frames/s unsplit to ~545 with K = 2 and ~530 with K = 4, so more is not better.
  */
-export const DEFAULT_PARALLEL_SEGMENTS = 4;
+export const DEFAULT_PARALLEL_SEGMENTS = 2;
 
 /**
  * One unit of work: rows of frames [range.start, range.end). Started cold `warmup` frames early, or, with
