@@ -32,8 +32,11 @@ export async function load(request: JobRequest, context: HookContext): Promise<F
   const trainer = await readTrainer(request.trainerPath);
   const { options, warnings } = resolveOptions(trainer, request.options);
   for (const w of warnings) context.logger.warn(w);
+  // A job server running several jobs says how many threads each gets (lib/server/job_manager.ts).
+  const threadsHint = Number(process.env.NOVA_JOB_THREADS);
   const mesh = await FaceMesh.create({
     devices: parseDevices(options.device),
+    threads: Number.isInteger(threadsHint) && threadsHint > 0 ? threadsHint : undefined,
     onFallback: (m) => context.logger.warn(m),
   });
   context.logger.info(`facemesh ${manifest.version}: ${JSON.stringify(options)} on ${mesh.device}`);

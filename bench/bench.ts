@@ -27,9 +27,10 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm, stat, writeFile, rename } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
@@ -672,11 +673,7 @@ function markdown(r: Results): string {
   return `${out.join("\n")}\n`;
 }
 
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
-}
+const writeAtomic = (file: string, text: string): Promise<void> => writeFileAtomic(file, text);
 
 // ---------------------------------------------------------------------------------------------------------------
 

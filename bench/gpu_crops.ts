@@ -7,8 +7,9 @@
  *
  * Writes OUTDIR/crops.u8 (N x 3 x 192 x 192 bytes) and OUTDIR/crops.json ({count, sides, sources}).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import { parseArgs } from "node:util";
 import { FaceMesh } from "../lib/pipeline.js";
 import { imageToTensor } from "../lib/calculators/image_to_tensor.js";
@@ -59,8 +60,9 @@ async function main(): Promise<void> {
   set.count = crops.length;
   if (set.count === 0) throw new Error("no face found in the videos: no crops");
   await mkdir(out, { recursive: true });
-  await writeFile(path.join(out, "crops.u8"), Buffer.concat(crops));
-  await writeFile(path.join(out, "crops.json"), JSON.stringify(set));
+  // The crops first, their description last: a crops.json always describes a whole crops.u8.
+  await writeFileAtomic(path.join(out, "crops.u8"), Buffer.concat(crops));
+  await writeFileAtomic(path.join(out, "crops.json"), JSON.stringify(set));
   console.log(`${out}: ${set.count} crops from ${videos.map((v) => v.name).join(", ")}`);
 }
 

@@ -9,9 +9,10 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { commitFile, tempPathFor } from "../lib/atomic_file.js";
 import { resolveTool } from "../lib/video/tools.js";
 
 const require = createRequire(import.meta.url);
@@ -60,10 +61,11 @@ function runFfmpeg(bin: string, args: string[]): Promise<void> {
 
 /** Writes `out` with ffmpeg through a temp file in the same folder, so an interrupted run leaves nothing half-made. */
 async function generate(bin: string, out: string, args: (tmp: string) => string[]): Promise<void> {
-  const tmp = `${out}.${process.pid}.tmp.mp4`;
+  // ffmpeg picks the format from the extension, so the temp name keeps it.
+  const tmp = `${tempPathFor(out)}.mp4`;
   try {
     await runFfmpeg(bin, args(tmp));
-    await rename(tmp, out);
+    await commitFile(tmp, out);
   } finally {
     await rm(tmp, { force: true });
   }

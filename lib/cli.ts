@@ -14,6 +14,8 @@ import { OptionError, resolveOptions, type FaceMeshOptions } from "./nova/option
 import { parseDevices } from "./inference/devices.js";
 import { createProgress } from "./progress.js";
 import { serveCommand } from "./server/command.js";
+import { checkWholeNumber, MAX_THREADS } from "./bounds.js";
+import { assertOutputsDistinct } from "./output_guard.js";
 
 const logger: Logger = {
   info: (m) => process.stderr.write(`${m}\n`),
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
           y
             .positional("input", { type: "string", demandOption: true, describe: "video or image" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "output .stream (data goes to <out>~; .stream is added when missing)" })
-            .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces come from the detector (video mode, or static mode with --no-tracking)" })
+            .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces come from the detector: video mode, or static mode when tracking is off" })
             .option("keypoints", { type: "string", describe: "blazeface keypoint stream (13 dims), for the eye rotation" })
             .option("force", { type: "boolean", default: false, describe: "use a bbox/keypoint stream made for another frame size or rate (refused otherwise)" })
             .option("min-score-thresh", { type: "number", describe: "face score threshold in [0,1] (trainer default 0.5)" })
@@ -90,17 +92,18 @@ async function main(): Promise<void> {
         if (a.noTracking) raw.tracking = false;
         if (a.smoothing !== undefined) raw.smoothing = a.smoothing;
         if (a.segmentSeconds !== undefined) raw.segment_seconds = a.segmentSeconds;
-        if (a.parallelSegments !== undefined && !(Number.isInteger(a.parallelSegments) && a.parallelSegments >= 1)) {
-          throw new Error(`--parallel-segments=${a.parallelSegments}: must be a whole number from 1`);
-        }
+        const parallelSegments = checkWholeNumber(a.parallelSegments, "--parallel-segments", 1, 64);
         const devices = parseDevices(a.device);
+        const threads = checkWholeNumber(a.threads, "--threads", 1, MAX_THREADS);
         let options: FaceMeshOptions;
         try {
           ({ options } = resolveOptions(await readTrainer(trainerPath), raw));
         } catch (err) {
-          throw err instanceof OptionError ? new Error(err.as(flagOf(err.option))) : err;
+          throw err instanceof OptionError ? new Error(err.as(flagOf(err.option)), { cause: err }) : err;
         }
-        await runJob(a.input, streamPath(a.out), { options, devices, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads: a.threads, parallelSegments: a.parallelSegments, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
+        const out = streamPath(a.out);
+        assertOutputsDistinct({ input: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": out });
+        await runJob(a.input, out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads, parallelSegments, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
     .command(
@@ -119,7 +122,6 @@ async function main(): Promise<void> {
       async (a) => {
         const progress = createProgress("detect");
         const out = streamPath(a.out);
-        if (!(Number.isInteger(a.batchSize) && a.batchSize >= 1)) throw new Error(`--batch-size=${a.batchSize}: must be a whole number from 1`);
         try {
           const { detectToStreams } = await import("./commands/detect.js");
           const { fewFacesWarning } = await import("./commands/face_count.js");

@@ -8,7 +8,7 @@ import type { HookContext, Logger } from "./nova/hooks.js";
 import { probeVideo, type VideoInfo } from "./video/probe.js";
 import { decodeFrames } from "./video/decode.js";
 import { FramePool } from "./video/frame_pool.js";
-import { readBboxStream, readKeypointStream } from "./ssi/bbox.js";
+import { BBOX_DIM, classifyBox, readBboxStream, readKeypointStream } from "./ssi/bbox.js";
 import { SsiStreamWriter, type SsiHeader } from "./ssi/stream.js";
 import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
 import { hintRows } from "./pipeline/box_rois.js";
@@ -51,6 +51,12 @@ export async function openInputs(inputs: JobInputs, logger: Logger, tools: Media
     return { video, expectedRows: video.frameCount };
   }
   const boxes = await readBboxStream(inputs.bbox);
+  // An empty stream would replace a good output with an empty one: that is never what was meant.
+  if (boxes.rows === 0) throw new Error(`${inputs.bbox}: the bbox stream has 0 rows: there is nothing to process (was the detector run on this video?)`);
+  const usable = countUsableBoxes(boxes.data, video);
+  if (usable === 0) {
+    logger.warn(`${inputs.bbox}: none of its ${boxes.rows} rows holds a usable face box (all without a face or invalid): every output row will have no face`);
+  }
   checkMadeFor(boxes, video, inputs, logger);
   let keypoints: Float32Array | undefined;
   if (inputs.keypoints) {
@@ -91,6 +97,13 @@ export function checkMadeFor(stream: { path: string; sr: number; size?: { width:
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
+}
+
+/** Rows of a bbox stream that classifyBox calls "ok". */
+function countUsableBoxes(data: Float32Array, frame: { width: number; height: number }): number {
+  let n = 0;
+  for (let i = 0; i + BBOX_DIM <= data.length; i += BBOX_DIM) if (classifyBox(data.subarray(i, i + BBOX_DIM), frame) === "ok") n++;
+  return n;
 }
 
 /**

@@ -14,8 +14,9 @@
  *
  *   node dist/scripts/make_mediapipe_fixture.js
  */
-import { readFile, readdir, writeFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import { projectRoot } from "../lib/convert/models.js";
 
 interface CacheFile {
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
   add(JSON.parse(await readFile(path.join(cache, VIDEO), "utf8")) as CacheFile, VIDEO_STRIDE);
   const fixture: Fixture = { source, entries, pixelsSha256: hashes };
   const out = path.join(root, "test", "fixtures", "mediapipe", "static.json");
-  await writeFile(out, JSON.stringify(fixture) + "\n");
+  await writeFileAtomic(out, JSON.stringify(fixture) + "\n");
   console.log(`${out}: ${entries.length} entries (${entries.filter((e) => e.landmarks).length} with a face)`);
 
   const video: VideoFixture = { source: "", clips: [] };
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     });
   }
   const videoOut = path.join(root, "test", "fixtures", "mediapipe", "video.json");
-  await writeFile(videoOut, JSON.stringify(video) + "\n");
+  await writeFileAtomic(videoOut, JSON.stringify(video) + "\n");
   console.log(`${videoOut}: ${video.clips.map((c) => `${c.file} ${c.landmarks.length} frames with landmarks`).join(", ")}`);
 }
 

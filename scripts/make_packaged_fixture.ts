@@ -14,7 +14,8 @@
  *   MPREF_DIR=/work/mpref node dist/scripts/make_packaged_fixture.js
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
     r.frames.forEach((f, frame) => entries.push({ file, frame, width: f.width, height: f.height, landmarks: xy(f.landmarks) }));
   }
   const fixture: Fixture = { source, entries, pixelsSha256: hashes };
-  await writeFile(FIXTURE_PATH, JSON.stringify(fixture) + "\n");
+  await writeFileAtomic(FIXTURE_PATH, JSON.stringify(fixture) + "\n");
   console.log(`${FIXTURE_PATH}: ${entries.length} entries (${entries.filter((e) => e.landmarks).length} with a face)`);
 
   const made = await Promise.all(
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
       frames: r.frames.map((f) => (f.landmarks ? encodeQ16(xy(f.landmarks)!) : null)),
     };
   });
-  await writeFile(GENERATED_PATH, JSON.stringify(generated) + "\n");
+  await writeFileAtomic(GENERATED_PATH, JSON.stringify(generated) + "\n");
   console.log(`${GENERATED_PATH}: ${made.map((m) => `${m.name} ${generated.clips[m.name].frames.length} frames`).join(", ")}`);
 }
 

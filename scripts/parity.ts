@@ -19,8 +19,9 @@
  * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--mode static|video|all]
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../lib/atomic_file.js";
 import { fileURLToPath } from "node:url";
 import { FaceMesh } from "../lib/pipeline.js";
 import type { FaceLandmarks, RgbImage } from "../lib/types.js";
@@ -313,8 +314,7 @@ async function videoParity(specs: InputSpec[]): Promise<number> {
   console.log(lines.join("\n"));
   const file = path.join(path.dirname(RESULTS_FILE), "video.json");
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(`${file}.${process.pid}.tmp`, JSON.stringify({ date: new Date().toISOString(), targets: TARGETS, videos: rows }, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
-  await rename(`${file}.${process.pid}.tmp`, file);
+  await writeFileAtomic(file, JSON.stringify({ date: new Date().toISOString(), targets: TARGETS, videos: rows }, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
   const missed = rows.filter((r) => !r.pass).map((r) => r.group);
   if (missed.length) console.error(`video-mode parity targets missed: ${missed.join(", ")}`);
   return missed.length ? 1 : 0;
@@ -406,9 +406,8 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
   console.log(out.join("\n"));
 
   await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
-  const tmp = `${RESULTS_FILE}.${process.pid}.tmp`;
-  await writeFile(
-    tmp,
+  await writeFileAtomic(
+    RESULTS_FILE,
     JSON.stringify(
       {
         date: new Date().toISOString(),
@@ -423,7 +422,6 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
       (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v),
     ),
   );
-  await rename(tmp, RESULTS_FILE);
   console.error(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
 
   const missed = results.filter((g) => !g.configs[0].pass).map((g) => g.group);

@@ -82,7 +82,7 @@ describe("quarter-turned talking heads (liveportrait/d0)", () => {
   }
 
   async function rowsOf(name: TurnName | "upright", bbox: string | null): Promise<StreamFile> {
-    const out = path.join(dir, `${name}.${bbox ? "bbox" : "video"}.stream`);
+    const out = path.join(dir, `${name}.${bbox ? "bbox" : "video"}-mode.landmarks.stream`);
     const r = await runCli(["run", clips.get(name)!, "--out", out, ...(bbox ? ["--bbox", bbox] : [])]);
     assert.equal(r.code, 0, r.stderr);
     return readStreamFile(out);

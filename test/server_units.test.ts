@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
-import { ConfigError, resolveConfig } from "../lib/server/config.js";
+import { ConfigError, defaultJobs, resolveConfig, threadsPerJob } from "../lib/server/config.js";
 import { HttpError } from "../lib/server/http_error.js";
 import { safeJobName } from "../lib/server/job_names.js";
 import { checkAgainstManifest, isActive, mergeOptions, parseDataField, parseOptStr, parseSrc, resolveDataEntries } from "../lib/server/job_request.js";
@@ -35,7 +35,14 @@ test("config: flag beats DISCOVER_* env beats NOVA_SERVER_* env beats default", 
   assert.equal(d.cmlDir, "/srv/nova/cml");
   assert.equal(d.tmpDir, "/srv/nova/tmp");
   assert.equal(d.useTls, false);
-  assert.equal(d.jobs, 1);
+  assert.equal(d.jobs, defaultJobs());
+  // One job per two cores, no more than half the memory at 512 MiB each, at least one.
+  assert.equal(defaultJobs(2, 24 * 2 ** 30), 1);
+  assert.equal(defaultJobs(16, 64 * 2 ** 30), 8);
+  assert.equal(defaultJobs(64, 4 * 2 ** 30), 4);
+  assert.equal(defaultJobs(1, 2 ** 30), 1);
+  assert.equal(threadsPerJob(2, 16), 8);
+  assert.equal(threadsPerJob(4, 2), 1);
   const env = { NOVA_SERVER_PORT: "9000", NOVA_SERVER_CML_DIR: "/m", DISCOVER_CML_DIR: "/d", NOVA_SERVER_USE_TLS: "True" };
   const e = resolveConfig({}, env, cwd);
   assert.equal(e.port, 9000);

@@ -167,7 +167,8 @@ test("faces that come and go (hamilton clip): every track starts with its raw ro
   t.after(cleanup);
   const info = await probeVideo(video);
   const out = path.join(dir, "raw.stream");
-  await runHooks(jobRequest({ data: video }, { landmarks: out }, { no_face: "nan" }));
+  // Static mode: every frame is detected anew, so the faces come and go (video mode would hold one track).
+  await runHooks(jobRequest({ data: video }, { landmarks: out }, { no_face: "nan", tracking: "False" }));
   const raw = await readStreamFile(out);
   const times = await frameTimes(info);
   assert.equal(times.source, "pts", times.reason);

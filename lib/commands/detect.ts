@@ -15,6 +15,8 @@ import { decodeFrames } from "../video/decode.js";
 import { BBOX_DIM, KEYPOINT_DIM, createBboxStreamWriter, createKeypointStreamWriter, detectionToBboxRow, detectionToKeypointRow, noFaceRow } from "../ssi/bbox.js";
 import type { SsiStreamWriter } from "../ssi/stream.js";
 import type { MediaTools } from "../job.js";
+import { MAX_BATCH_SIZE } from "../nova/options.js";
+import { assertOutputsDistinct } from "../output_guard.js";
 
 export interface DetectSettings {
   input: string;
@@ -36,7 +38,10 @@ export function squareInPixels(d: Detection, width: number, height: number): Det
 }
 
 export async function detectToStreams(s: DetectSettings): Promise<{ rows: number; faces: number }> {
-  if (!Number.isInteger(s.batchSize) || s.batchSize < 1) throw new Error(`--batch-size must be a positive integer, got ${s.batchSize}`);
+  if (!Number.isInteger(s.batchSize) || s.batchSize < 1 || s.batchSize > MAX_BATCH_SIZE) {
+    throw new Error(`--batch-size ${s.batchSize}: must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
+  }
+  assertOutputsDistinct({ input: s.input }, { "--out": s.out, "--keypoints-out": s.keypointsOut });
   const video = await probeVideo(s.input, { ffprobe: s.tools.ffprobe });
   const mesh = await FaceMesh.create({ devices: s.devices, detector: s.detector, onFallback: (m) => s.context.logger.warn(m) });
   const sr = video.isImage ? 1 : video.fps;

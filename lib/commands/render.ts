@@ -13,6 +13,7 @@ import { drawFaceMesh, type Rgb } from "../render/draw.js";
 import { loadMeshEdges } from "../render/mesh_topology.js";
 import { contourEdges, faceSizeOfRow, overlaySizes, type MeshPart } from "../render/overlay_style.js";
 import type { MediaTools } from "../job.js";
+import { assertOutputsDistinct } from "../output_guard.js";
 
 export interface RenderSettings {
   input: string;
@@ -38,6 +39,7 @@ export function drawParts(frame: RgbImage, row: ArrayLike<number>, parts: readon
 }
 
 export async function renderOverlay(s: RenderSettings): Promise<number> {
+  assertOutputsDistinct({ input: s.input, "--stream": s.stream }, { "--out": s.out });
   const stream = await readSsiStream(s.stream);
   if (stream.header.dim !== ROW_DIM) {
     throw new Error(`${stream.path}: not a facemesh landmark stream: dim=${stream.header.dim}, expected ${ROW_DIM}`);
@@ -60,5 +62,8 @@ export async function renderOverlay(s: RenderSettings): Promise<number> {
   }
   const result = await encodeVideo(s.out, drawn(), { fps: video.fpsFraction ?? video.fps, ffmpeg: s.tools.ffmpeg, signal: s.context.signal });
   if (undrawn > 0) s.context.logger.warn(`${stream.path}: ${stream.rows} rows for ${result.frames} frames: the last ${undrawn} frames have no mesh`);
+  if (stream.rows > result.frames) {
+    s.context.logger.warn(`${stream.path}: ${stream.rows} rows but ${s.input} has ${result.frames} frames: the last ${stream.rows - result.frames} rows were not drawn (is it the stream of another video?)`);
+  }
   return result.frames;
 }

@@ -8,9 +8,10 @@
  */
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeFileAtomic } from "../atomic_file.js";
 
 import { type ConversionSpec, convertTflite } from "./convert.js";
 import { type GraphStats, graphStats } from "./graph.js";
@@ -124,17 +125,6 @@ export interface BuildResult {
   manifest: ModelsManifest;
 }
 
-/** Writes `bytes` to `file` via a temp file in the same folder and a rename. */
-export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
 
 async function readManifest(file: string): Promise<ModelsManifest | undefined> {
   try {

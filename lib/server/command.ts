@@ -4,7 +4,7 @@
  * defaults so that resolveConfig can tell "given" from "absent" (flag > environment > default).
  */
 import type { Argv, CommandModule } from "yargs";
-import { ConfigError, DEFAULTS, ENV_NAMES, resolveConfig, type ServerFlags } from "./config.js";
+import { ConfigError, DEFAULTS, defaultJobs, ENV_NAMES, resolveConfig, type ServerFlags } from "./config.js";
 
 export interface ServeArgs {
   host?: string;
@@ -21,6 +21,13 @@ export interface ServeArgs {
   "max-upload-mb"?: number;
   "max-body-mb"?: number;
   "job-memory-mb"?: number;
+  "allowed-dirs"?: string;
+  "max-connections"?: number;
+  "headers-timeout-s"?: number;
+  "request-timeout-s"?: number;
+  "idle-timeout-s"?: number;
+  "job-retention-count"?: number;
+  "job-retention-days"?: number;
 }
 
 const env = (k: keyof typeof ENV_NAMES) => `env ${ENV_NAMES[k].join(" | ")}`;
@@ -37,10 +44,21 @@ export function addServeOptions<T>(y: Argv<T>): Argv<T & ServeArgs> {
     .option("use-tls", { type: "boolean", alias: "use_tls", describe: `serve HTTPS; plain HTTP gets 426 (${env("useTls")})` })
     .option("tls-cert", { type: "string", describe: `PEM certificate; without it a self-signed one is made in cache_dir (${env("tlsCert")})` })
     .option("tls-key", { type: "string", describe: `PEM private key for --tls-cert (${env("tlsKey")})` })
-    .option("jobs", { type: "number", describe: `jobs that run at once; more wait (default ${DEFAULTS.jobs}; ${env("jobs")})` })
+    .option("jobs", { type: "number", describe: `jobs that run at once; more wait (default: one per two cores, at most half the memory at ~512 MB each: ${defaultJobs()} here; ${env("jobs")})` })
     .option("max-upload-mb", { type: "number", describe: `largest /upload file in MiB (default ${DEFAULTS.maxUploadMb}; ${env("maxUploadMb")})` })
     .option("max-body-mb", { type: "number", describe: `largest form/JSON body in MiB (default ${DEFAULTS.maxBodyMb}; ${env("maxBodyMb")})` })
-    .option("job-memory-mb", { type: "number", describe: `V8 heap limit of each job process in MiB (${env("jobMemoryMb")})` }) as Argv<T & ServeArgs>;
+    .option("job-memory-mb", { type: "number", describe: `V8 heap limit of each job process in MiB (${env("jobMemoryMb")})` })
+    .option("allowed-dirs", {
+      type: "string",
+      alias: "allowed_dirs",
+      describe: `DIR[;DIR]: every input and output of a job must resolve (links followed) inside these folders, data_dir or tmp_dir; recommended for a server others can reach (default: off; ${env("allowedDirs")})`,
+    })
+    .option("max-connections", { type: "number", describe: `open connections at most; one client address gets a quarter (default ${DEFAULTS.maxConnections}; ${env("maxConnections")})` })
+    .option("headers-timeout-s", { type: "number", describe: `a request's headers must arrive within this (default ${DEFAULTS.headersTimeoutS}; ${env("headersTimeoutS")})` })
+    .option("request-timeout-s", { type: "number", describe: `a whole request, body included, within this (default ${DEFAULTS.requestTimeoutS}; ${env("requestTimeoutS")})` })
+    .option("idle-timeout-s", { type: "number", describe: `a silent connection is closed after this (default ${DEFAULTS.idleTimeoutS}; ${env("idleTimeoutS")})` })
+    .option("job-retention-count", { type: "number", describe: `finished jobs kept, with their logs (default ${DEFAULTS.jobRetentionCount}; ${env("jobRetentionCount")})` })
+    .option("job-retention-days", { type: "number", describe: `finished jobs older than this are dropped (default ${DEFAULTS.jobRetentionDays}; ${env("jobRetentionDays")})` }) as Argv<T & ServeArgs>;
 }
 
 export function flagsFromArgs(a: ServeArgs): ServerFlags {
@@ -59,6 +77,13 @@ export function flagsFromArgs(a: ServeArgs): ServerFlags {
     maxUploadMb: a["max-upload-mb"],
     maxBodyMb: a["max-body-mb"],
     jobMemoryMb: a["job-memory-mb"],
+    allowedDirs: a["allowed-dirs"],
+    maxConnections: a["max-connections"],
+    headersTimeoutS: a["headers-timeout-s"],
+    requestTimeoutS: a["request-timeout-s"],
+    idleTimeoutS: a["idle-timeout-s"],
+    jobRetentionCount: a["job-retention-count"],
+    jobRetentionDays: a["job-retention-days"],
   };
 }
 
@@ -81,6 +106,7 @@ export async function runServe(args: ServeArgs): Promise<void> {
   console.log(
     `facemesh NOVA server listening on ${server.url}\n` +
       `  cml_dir ${c.cmlDir}\n  data_dir ${c.dataDirs.join(";")}\n  cache_dir ${c.cacheDir}\n  tmp_dir ${c.tmpDir}\n  log_dir ${c.logDir}\n  jobs ${c.jobs}` +
+      (c.allowedDirs ? `\n  allowed_dirs ${c.allowedDirs.join(";")}` : "") +
       (open ? "\n  note: listening on all interfaces; anyone who can reach this port can run jobs and read files the server can read" : ""),
   );
   const stop = (signal: string) => {

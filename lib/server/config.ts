@@ -8,6 +8,7 @@
  * NOVA_SERVER_PORT, NOVA_SERVER_CML_DIR, ... We accept both spellings, DISCOVER's first.
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 export interface ServerConfig {
@@ -38,6 +39,21 @@ export interface ServerConfig {
   cancelGraceMs: number;
   /** Where relative `file:` uris are resolved and job processes run: the server's working directory. */
   workDir: string;
+  /**
+   * --allowed-dirs: when set, every input and output path of a job must resolve (links followed) inside one of
+   * these folders, the data folder or the tmp folder. Absent: any path the server's user can reach (DISCOVER's way).
+   */
+  allowedDirs?: string[];
+  /** Open connections at most (all clients together), and per client address. */
+  maxConnections: number;
+  maxConnectionsPerClient: number;
+  /** A request's headers must arrive within this; its whole body within requestTimeoutMs; silence cuts a connection after idleTimeoutMs. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Finished jobs kept in the job table (and their logs): at most this many, none older than this many days. */
+  jobRetentionCount: number;
+  jobRetentionDays: number;
 }
 
 /** Flags as they come from the command line; absent = not given. */
@@ -56,6 +72,13 @@ export interface ServerFlags {
   maxUploadMb?: number | string;
   maxBodyMb?: number | string;
   jobMemoryMb?: number | string;
+  allowedDirs?: string;
+  maxConnections?: number | string;
+  headersTimeoutS?: number | string;
+  requestTimeoutS?: number | string;
+  idleTimeoutS?: number | string;
+  jobRetentionCount?: number | string;
+  jobRetentionDays?: number | string;
 }
 
 type FlagName = keyof ServerFlags;
@@ -76,6 +99,13 @@ export const ENV_NAMES: Record<FlagName, string[]> = {
   maxUploadMb: ["DISCOVER_MAX_UPLOAD_MB", "NOVA_SERVER_MAX_UPLOAD_MB"],
   maxBodyMb: ["DISCOVER_MAX_BODY_MB", "NOVA_SERVER_MAX_BODY_MB"],
   jobMemoryMb: ["DISCOVER_JOB_MEMORY_MB", "NOVA_SERVER_JOB_MEMORY_MB"],
+  allowedDirs: ["DISCOVER_ALLOWED_DIRS", "NOVA_SERVER_ALLOWED_DIRS"],
+  maxConnections: ["DISCOVER_MAX_CONNECTIONS", "NOVA_SERVER_MAX_CONNECTIONS"],
+  headersTimeoutS: ["DISCOVER_HEADERS_TIMEOUT_S", "NOVA_SERVER_HEADERS_TIMEOUT_S"],
+  requestTimeoutS: ["DISCOVER_REQUEST_TIMEOUT_S", "NOVA_SERVER_REQUEST_TIMEOUT_S"],
+  idleTimeoutS: ["DISCOVER_IDLE_TIMEOUT_S", "NOVA_SERVER_IDLE_TIMEOUT_S"],
+  jobRetentionCount: ["DISCOVER_JOB_RETENTION_COUNT", "NOVA_SERVER_JOB_RETENTION_COUNT"],
+  jobRetentionDays: ["DISCOVER_JOB_RETENTION_DAYS", "NOVA_SERVER_JOB_RETENTION_DAYS"],
 };
 
 /**
@@ -91,12 +121,40 @@ export const DEFAULTS = {
   tmpDir: "tmp",
   logDir: "log",
   useTls: false,
-  jobs: 1,
   maxUploadMb: 4096,
   maxBodyMb: 8,
+  /** Generous for NOVA (one client, a few polls at a time), small enough that file descriptors never run out. */
+  maxConnections: 256,
+  /** Slow-client bounds, as production Node servers set them: headers in 20 s, a whole request (an upload of
+   * GBs included) in 10 min, and no connection silent for more than 30 s. */
+  headersTimeoutS: 20,
+  requestTimeoutS: 600,
+  idleTimeoutS: 30,
+  jobRetentionCount: 1000,
+  jobRetentionDays: 30,
 } as const;
 
 const MIB = 1024 * 1024;
+
+/**
+ * Peak resident memory of one facemesh job process, rounded up: 415 MB measured in detection mode with two
+ * inference threads at batch_size 50 (lib/server/README.md has the figures).
+ */
+export const JOB_MEMORY_ESTIMATE_MB = 512;
+
+/**
+ * --jobs when not given: one job per two cores (a job keeps a decoder and an inference thread busy), and no more
+ * than half the machine's memory holds at JOB_MEMORY_ESTIMATE_MB each; at least 1.
+ */
+export function defaultJobs(cores = os.availableParallelism(), totalBytes = os.totalmem()): number {
+  const byMemory = Math.floor((0.5 * totalBytes) / (JOB_MEMORY_ESTIMATE_MB * MIB));
+  return Math.max(1, Math.min(Math.floor(cores / 2), byMemory, 64));
+}
+
+/** Inference threads for each job when `jobs` run at once: the cores shared out, so copies of the model do not multiply. */
+export function threadsPerJob(jobs: number, cores = os.availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / jobs));
+}
 
 export class ConfigError extends Error {}
 
@@ -160,6 +218,8 @@ export function resolveConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, cwd: s
     .filter((d) => d !== "")
     .map((d) => path.resolve(cwd, d));
   if (dataDirs.length === 0) dataDirs.push(path.resolve(cwd, DEFAULTS.dataDir));
+  const allowed = pick("allowedDirs", flags, env);
+  const maxConnections = int("maxConnections", DEFAULTS.maxConnections, 1, 65536);
   return {
     host: str("host", DEFAULTS.host),
     port: int("port", DEFAULTS.port, 0, 65535),
@@ -173,13 +233,32 @@ export function resolveConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, cwd: s
     useTls: tls === undefined ? DEFAULTS.useTls : parseBool(tls.value, tls.source),
     tlsCert: cert === undefined ? undefined : path.resolve(cwd, String(cert.value)),
     tlsKey: key === undefined ? undefined : path.resolve(cwd, String(key.value)),
-    jobs: int("jobs", DEFAULTS.jobs, 1, 64),
+    jobs: int("jobs", defaultJobs(), 1, 64),
     maxUploadBytes: int("maxUploadMb", DEFAULTS.maxUploadMb, 1, 1024 * 1024) * MIB,
     maxBodyBytes: int("maxBodyMb", DEFAULTS.maxBodyMb, 1, 1024) * MIB,
     jobMemoryMb: memory === undefined ? undefined : parseInteger(memory.value, memory.source, 16, 1024 * 1024),
     cancelGraceMs: 500,
     workDir: cwd,
+    allowedDirs: allowed === undefined ? undefined : parseDirList(String(allowed.value), allowed.source, cwd),
+    maxConnections,
+    // One client (address) may use at most a quarter of the connections, so one slow client cannot take them all.
+    maxConnectionsPerClient: Math.max(1, Math.ceil(maxConnections / 4)),
+    headersTimeoutMs: int("headersTimeoutS", DEFAULTS.headersTimeoutS, 1, 3600) * 1000,
+    requestTimeoutMs: int("requestTimeoutS", DEFAULTS.requestTimeoutS, 1, 86400) * 1000,
+    idleTimeoutMs: int("idleTimeoutS", DEFAULTS.idleTimeoutS, 1, 3600) * 1000,
+    jobRetentionCount: int("jobRetentionCount", DEFAULTS.jobRetentionCount, 1, 1_000_000),
+    jobRetentionDays: int("jobRetentionDays", DEFAULTS.jobRetentionDays, 1, 36500),
   };
+}
+
+/** `DIR[;DIR]` (`;` as in DISCOVER's lists; also the OS path delimiter) -> absolute folders that exist. */
+function parseDirList(text: string, source: string, cwd: string): string[] {
+  const dirs = text.split(/[;]/).map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(cwd, d));
+  if (dirs.length === 0) throw new ConfigError(`${source}: '${text}' names no folder (give DIR[;DIR])`);
+  for (const d of dirs) {
+    if (!existsSync(d) || !statSync(d).isDirectory()) throw new ConfigError(`${source}: ${d} is not a folder`);
+  }
+  return dirs;
 }
 
 /** Checks cml_dir and creates the folders the server writes to (as DISCOVER does for cache, tmp and log). */

@@ -9,7 +9,7 @@
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { HttpError } from "./http_error.js";
-import type { DataEntry, ParsedSrc } from "./job_request.js";
+import type { DataEntry, ParsedSrc } from "./data_entry.js";
 
 export interface DbEntry {
   /** The io id as sent (canonical or alias). */

@@ -6,10 +6,11 @@
 import busboy from "busboy";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
+import { commitFile, tempPathFor } from "../atomic_file.js";
 import { HttpError } from "./http_error.js";
 import { safeFileLabel } from "./job_names.js";
 
@@ -151,7 +152,7 @@ async function readMultipart(req: IncomingMessage, limits: BodyLimits, upload: U
       return;
     }
     const storedName = randomUploadName(info.filename ?? "");
-    const partial = path.join(upload.dir, `.${storedName}.part`);
+    const partial = tempPathFor(path.join(upload.dir, storedName));
     tempFiles.push(partial);
     let size = 0;
     let truncated = false;
@@ -164,7 +165,7 @@ async function readMultipart(req: IncomingMessage, limits: BodyLimits, upload: U
       pipeline(stream, createWriteStream(partial, { flags: "wx", mode: 0o600 })).then(async () => {
         if (truncated) return;
         // Rename only when complete: a half-received upload never appears under a usable name.
-        await rename(partial, path.join(upload.dir, storedName));
+        await commitFile(partial, path.join(upload.dir, storedName));
         file = { storedName, size, clientName: info.filename ?? "" };
       }),
     );

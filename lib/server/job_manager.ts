@@ -1,13 +1,18 @@
 /**
  * Runs jobs: a queue (jobs beyond --jobs wait), one forked process per job (job_worker.ts), cancel by SIGTERM
  * then SIGKILL, and the job's state, progress and log kept in the JobStore / JobLog.
+ *
+ * Guarantees: one job per jobID at a time (claim() reserves the id synchronously, before the request's awaits);
+ * --jobs counts live processes; every path from queued to running ends in a state (an exception while starting
+ * a job makes it ERROR and frees its slot, it never escapes into the server's event loop).
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { sweepStale } from "../atomic_file.js";
 import type { JobRequest } from "../nova/hooks.js";
-import type { ServerConfig } from "./config.js";
+import { threadsPerJob, type ServerConfig } from "./config.js";
 import type { DbPlan } from "./db_sources.js";
 import { JobLog } from "./job_log.js";
 import { discoverTime, JobStatus, type JobRecord, type JobStore } from "./job_store.js";
@@ -50,6 +55,10 @@ function workerScript(): { file: string; execArgv: string[] } {
 export class JobManager {
   private readonly queue: QueuedJob[] = [];
   private readonly running = new Map<string, Running>();
+  /** jobIDs reserved by a request that is still being checked (claim -> enqueue or release). */
+  private readonly claimed = new Set<string>();
+  /** Job processes alive now (a cancelled job counts until its process has exited). */
+  private processes = 0;
   private closed = false;
 
   constructor(
@@ -57,14 +66,38 @@ export class JobManager {
     private readonly store: JobStore,
   ) {}
 
+  /**
+   * Reserves a jobID for a request being checked; false when that id is already active or reserved. Synchronous,
+   * so two concurrent requests with one id cannot both pass. Follow with enqueue() or release().
+   */
+  claim(jobKey: string): boolean {
+    if (this.closed || this.isActive(jobKey)) return false;
+    this.claimed.add(jobKey);
+    return true;
+  }
+
+  release(jobKey: string): void {
+    this.claimed.delete(jobKey);
+  }
+
   /** Queues a job whose record (WAITING) is already in the store. */
   enqueue(job: QueuedJob): void {
+    this.claimed.delete(job.jobKey);
+    if (this.closed) {
+      this.settle(job, JobStatus.ERROR, "the server stopped before the job started");
+      return;
+    }
     this.queue.push(job);
     this.pump();
   }
 
   isActive(jobKey: string): boolean {
-    return this.running.has(jobKey) || this.queue.some((j) => j.jobKey === jobKey);
+    return this.claimed.has(jobKey) || this.running.has(jobKey) || this.queue.some((j) => j.jobKey === jobKey);
+  }
+
+  /** Job processes alive now (tests, diagnostics). */
+  get liveProcesses(): number {
+    return this.processes;
   }
 
   /** Pid of a running job's process (tests, diagnostics). */
@@ -73,8 +106,23 @@ export class JobManager {
   }
 
   private pump(): void {
-    while (!this.closed && this.running.size < this.config.jobs && this.queue.length > 0) {
-      this.start(this.queue.shift()!);
+    while (!this.closed && this.processes < this.config.jobs && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      try {
+        this.start(job);
+      } catch (err) {
+        // Whatever went wrong while starting (a message that cannot be serialised, a spawn failure): this job
+        // is ERROR, its process (if any) is stopped, and the queue goes on.
+        const reason = `could not start the job: ${(err as Error)?.message ?? String(err)}`;
+        const run = this.running.get(job.jobKey);
+        if (run) {
+          run.stopReason = reason;
+          this.stopProcess(run);
+        } else {
+          this.settle(job, JobStatus.ERROR, reason);
+          job.log.critical(`Job failed with exception ${reason}`);
+        }
+      }
     }
   }
 
@@ -83,17 +131,15 @@ export class JobManager {
     const env: NodeJS.ProcessEnv = {};
     for (const k of [...BASE_ENV, ...job.envAllow]) if (process.env[k] !== undefined) env[k] = process.env[k];
     env.TMPDIR = this.config.tmpDir;
+    // A hint for modules: the inference threads this job should use, so N jobs at once share the cores instead of
+    // each loading a model copy per core (facemesh.ts reads it).
+    env.NOVA_JOB_THREADS = String(threadsPerJob(this.config.jobs));
     const argv = [...execArgv];
     if (this.config.jobMemoryMb) argv.push(`--max-old-space-size=${this.config.jobMemoryMb}`);
     this.store.update(job.jobKey, { status: JobStatus.RUNNING, startTime: discoverTime(), progress: "" });
     job.log.info(`job started (process for ${path.basename(job.entryPath)})`);
-    let child: ChildProcess;
-    try {
-      child = fork(file, [], { cwd: this.config.workDir, env, execArgv: argv, stdio: ["ignore", "pipe", "pipe", "ipc"], serialization: "json" });
-    } catch (err) {
-      this.settle(job, JobStatus.ERROR, `could not start the job process: ${(err as Error).message}`);
-      return this.pump();
-    }
+    const child = fork(file, [], { cwd: this.config.workDir, env, execArgv: argv, stdio: ["ignore", "pipe", "pipe", "ipc"], serialization: "json" });
+    this.processes++;
     let resolveExit!: () => void;
     const run: Running = {
       job,
@@ -112,15 +158,22 @@ export class JobManager {
     });
     child.on("error", (err) => job.log.error(`job process error: ${err.message}`));
     child.on("exit", (code, signal) => {
+      this.processes--;
       // Let the stdout/stderr readers drain before the final verdict line.
       setImmediate(() => {
-        this.onExit(run, code, signal);
-        resolveExit();
+        try {
+          this.onExit(run, code, signal);
+        } finally {
+          resolveExit();
+        }
       });
     });
     const msg: RunMessage = { type: "run", entryPath: job.entryPath, request: job.request, db: job.db };
     child.send(msg, (err) => {
-      if (err) job.log.error(`could not hand the job to its process: ${err.message}`);
+      if (err && !run.finished) {
+        run.stopReason ??= `could not hand the job to its process: ${err.message}`;
+        this.stopProcess(run);
+      }
     });
   }
 
@@ -151,6 +204,7 @@ export class JobManager {
     const { job } = run;
     run.finished = true;
     this.running.delete(job.jobKey);
+    void this.sweepOutputs(job);
     if (run.stopReason) {
       this.settle(job, JobStatus.ERROR, run.stopReason);
       job.log.critical(`Job failed with exception ${run.stopReason}`);
@@ -170,6 +224,18 @@ export class JobManager {
       job.log.critical(`Job failed with exception ${reason}`);
     }
     this.pump();
+  }
+
+  /** The job's process is gone: temporary files it left next to its outputs (killed mid-write) are removed. */
+  private async sweepOutputs(job: QueuedJob): Promise<void> {
+    const outputs = Object.values(job.request.outputs ?? {});
+    const byDir = new Map<string, string[]>();
+    for (const f of outputs) {
+      const names = byDir.get(path.dirname(f)) ?? [];
+      names.push(path.basename(f), `${path.basename(f)}~`);
+      byDir.set(path.dirname(f), names);
+    }
+    for (const [dir, only] of byDir) await sweepStale(dir, { only }).catch(() => undefined);
   }
 
   private settle(job: QueuedJob, status: JobStatus, error: string): void {

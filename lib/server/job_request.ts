@@ -7,9 +7,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { IoSpec } from "../nova/manifest.js";
 import { resolveIoIds } from "../nova/manifest.js";
+import { parseSrc, type DataEntry, type ParsedSrc } from "./data_entry.js";
 import { dbEntryOf, type DbEntry } from "./db_sources.js";
 import { HttpError } from "./http_error.js";
 import { safeFileLabel } from "./job_names.js";
+
+export { parseSrc, type DataEntry, type ParsedSrc };
 
 /** `k=v;k2=v2` -> {k: "v", k2: "v2"}; values stay text (the module validates and converts). */
 export function parseOptStr(optStr: string): Record<string, string> {
@@ -41,29 +44,6 @@ export function mergeOptions(form: Record<string, string>): Record<string, unkno
     fromJson = parsed as Record<string, unknown>;
   }
   return { ...fromStr, ...fromJson };
-}
-
-export interface DataEntry {
-  id: string;
-  type: "input" | "output";
-  src: string;
-  uri?: string;
-  uri_template?: string;
-  active?: unknown;
-  [key: string]: unknown;
-}
-
-export interface ParsedSrc {
-  origin: string;
-  superType: string;
-  subType: string;
-  specific: string;
-}
-
-/** `origin:super[:sub[:specific]]`; origin, super and sub lower-cased (NOVA mixes case: `file:stream:ssiStream`). */
-export function parseSrc(src: string): ParsedSrc {
-  const [origin = "", superType = "", subType = "", ...rest] = src.split(":");
-  return { origin: origin.trim().toLowerCase(), superType: superType.trim().toLowerCase(), subType: subType.trim().toLowerCase(), specific: rest.join(":") };
 }
 
 /** `active: false`, "False", "0", "no" -> inactive; anything else (or absent) -> active. */
@@ -125,7 +105,14 @@ function filePathOf(entry: DataEntry, ctx: ResolveContext, what: string): string
   if (raw === "") throw new HttpError(400, `${what}: a file: entry needs 'uri' (or 'uri_template')`, "data");
   if (raw.includes("\0")) throw new HttpError(400, `${what}: uri contains a NUL character`, "data");
   if (/\{[^}]*\}/.test(raw)) throw new HttpError(400, `${what}: uri_template '${raw}' has placeholders; this server needs a concrete 'uri'`, "data");
-  if (raw.toLowerCase().startsWith("file://")) return fileURLToPath(raw);
+  if (raw.toLowerCase().startsWith("file://")) {
+    try {
+      return fileURLToPath(raw);
+    } catch (err) {
+      // e.g. file://host/x: a file on another machine, which this server cannot open.
+      throw new HttpError(400, `${what}: '${raw}' is not a local file URL: ${(err as Error).message}`, "data");
+    }
+  }
   if (/^[A-Za-z]:[\\/]/.test(raw) && path.sep === "/") {
     throw new HttpError(400, `${what}: '${raw}' is a Windows path; this server runs on ${process.platform}, send a path it can open (or upload the file)`, "data");
   }

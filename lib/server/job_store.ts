@@ -32,6 +32,8 @@ export interface JobRecord {
   resultDir: string;
   /** Last reason of an ERROR, "" otherwise. */
   error: string;
+  /** The job's output files as a JSON list ("" if none): where a killed job's leftovers are swept. */
+  outputs: string;
   /** Submission order. */
   seq: number;
 }
@@ -49,6 +51,7 @@ interface Row {
   details: string;
   result_dir: string;
   error: string;
+  outputs: string;
   seq: number;
 }
 
@@ -65,6 +68,7 @@ const toRecord = (r: Row): JobRecord => ({
   details: r.details,
   resultDir: r.result_dir,
   error: r.error,
+  outputs: r.outputs ?? "",
   seq: r.seq,
 });
 
@@ -81,6 +85,7 @@ const toRow = (j: JobRecord): Row => ({
   details: j.details,
   result_dir: j.resultDir,
   error: j.error,
+  outputs: j.outputs,
   seq: j.seq,
 });
 
@@ -90,10 +95,30 @@ export function discoverTime(d: Date = new Date()): string {
   return `${p(d.getMonth() + 1)}/${p(d.getDate())}/${d.getFullYear()}, ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+/** A record's end time in ms (discoverTime is local time), or undefined when it has none. */
+export function endTimeMs(job: JobRecord): number | undefined {
+  const m = /^(\d\d)\/(\d\d)\/(\d{4}), (\d\d):(\d\d):(\d\d)$/.exec(job.endTime);
+  if (!m) return undefined;
+  return new Date(Number(m[3]), Number(m[1]) - 1, Number(m[2]), Number(m[4]), Number(m[5]), Number(m[6])).getTime();
+}
+
+export interface Retention {
+  /** Finished jobs kept at most. */
+  count: number;
+  /** Finished jobs older than this (by end time) are dropped. */
+  maxAgeMs: number;
+}
+
+/** Refused requests kept (in memory only, so a client can read why): at most this many, oldest dropped first. */
+export const MAX_REFUSED_RECORDS = 100;
+
 export class JobStore {
   private readonly db: Database.Database;
   private readonly jobs = new Map<string, JobRecord>();
   private readonly upsert: Database.Statement<Row>;
+  private readonly remove: Database.Statement<[string]>;
+  /** Keys of refused requests (records not persisted), oldest first. */
+  private readonly refused: string[] = [];
   private nextSeq = 1;
 
   /** Jobs that were WAITING/RUNNING when the previous server process ended (now ERROR). */
@@ -107,12 +132,17 @@ export class JobStore {
       job_key TEXT PRIMARY KEY, safe_name TEXT NOT NULL, job_type TEXT NOT NULL, module_name TEXT NOT NULL,
       status INTEGER NOT NULL, progress TEXT NOT NULL, start_time TEXT NOT NULL, end_time TEXT NOT NULL,
       log_path TEXT NOT NULL, details TEXT NOT NULL, result_dir TEXT NOT NULL, error TEXT NOT NULL, seq INTEGER NOT NULL)`);
-    this.upsert = this.db.prepare(`INSERT INTO jobs VALUES (@job_key, @safe_name, @job_type, @module_name, @status, @progress,
-      @start_time, @end_time, @log_path, @details, @result_dir, @error, @seq)
+    // Added after the first release: old databases get the column.
+    const columns = (this.db.prepare("PRAGMA table_info(jobs)").all() as Array<{ name: string }>).map((c) => c.name);
+    if (!columns.includes("outputs")) this.db.exec("ALTER TABLE jobs ADD COLUMN outputs TEXT NOT NULL DEFAULT ''");
+    this.upsert = this.db.prepare(`INSERT INTO jobs (job_key, safe_name, job_type, module_name, status, progress, start_time,
+      end_time, log_path, details, result_dir, error, outputs, seq) VALUES (@job_key, @safe_name, @job_type, @module_name,
+      @status, @progress, @start_time, @end_time, @log_path, @details, @result_dir, @error, @outputs, @seq)
       ON CONFLICT(job_key) DO UPDATE SET safe_name=excluded.safe_name, job_type=excluded.job_type,
       module_name=excluded.module_name, status=excluded.status, progress=excluded.progress, start_time=excluded.start_time,
       end_time=excluded.end_time, log_path=excluded.log_path, details=excluded.details, result_dir=excluded.result_dir,
-      error=excluded.error, seq=excluded.seq`);
+      error=excluded.error, outputs=excluded.outputs, seq=excluded.seq`);
+    this.remove = this.db.prepare("DELETE FROM jobs WHERE job_key = ?");
     const rows = this.db.prepare("SELECT * FROM jobs ORDER BY seq").all() as Row[];
     for (const row of rows) {
       const job = toRecord(row);
@@ -140,10 +170,60 @@ export class JobStore {
   /** Adds or replaces a job (a new submission with a finished job's id replaces it). */
   put(job: Omit<JobRecord, "seq">): JobRecord {
     const rec: JobRecord = { ...job, seq: this.nextSeq++ };
+    this.forgetRefused(rec.jobKey);
     this.jobs.delete(rec.jobKey); // keep Map order = submission order
     this.jobs.set(rec.jobKey, rec);
     this.upsert.run(toRow(rec));
     return rec;
+  }
+
+  /**
+   * Records a refused request in memory only (not in the database), so that a client polling its jobID reads
+   * ERROR and the reason; at most MAX_REFUSED_RECORDS are kept. It replaces an earlier job of that id (the
+   * caller checked that it is not active), as a new submission does. Returns the records dropped to make room
+   * (their logs are the caller's to delete).
+   */
+  putRefused(job: Omit<JobRecord, "seq">): JobRecord[] {
+    if (this.jobs.has(job.jobKey) && !this.refused.includes(job.jobKey)) this.remove.run(job.jobKey);
+    this.forgetRefused(job.jobKey);
+    const rec: JobRecord = { ...job, seq: this.nextSeq++ };
+    this.jobs.delete(rec.jobKey);
+    this.jobs.set(rec.jobKey, rec);
+    this.refused.push(rec.jobKey);
+    const dropped: JobRecord[] = [];
+    while (this.refused.length > MAX_REFUSED_RECORDS) {
+      const key = this.refused.shift()!;
+      const old = this.jobs.get(key);
+      this.jobs.delete(key);
+      if (old) dropped.push(old);
+    }
+    return dropped;
+  }
+
+  private forgetRefused(jobKey: string): void {
+    const i = this.refused.indexOf(jobKey);
+    if (i >= 0) this.refused.splice(i, 1);
+  }
+
+  /**
+   * Drops finished jobs (FINISHED, ERROR, CANCELED, not active) beyond the retention: the oldest beyond
+   * `count`, and any that ended more than `maxAgeMs` ago. Returns them (their logs and results are the
+   * caller's to delete).
+   */
+  prune(retention: Retention, isActive: (jobKey: string) => boolean, now = Date.now()): JobRecord[] {
+    const done = this.all().filter((j) => j.status >= JobStatus.FINISHED && !isActive(j.jobKey) && !this.refused.includes(j.jobKey));
+    const dropped = new Set<JobRecord>();
+    for (const j of done) {
+      const end = endTimeMs(j);
+      if (end !== undefined && now - end > retention.maxAgeMs) dropped.add(j);
+    }
+    const kept = done.filter((j) => !dropped.has(j));
+    for (const j of kept.slice(0, Math.max(0, kept.length - retention.count))) dropped.add(j);
+    for (const j of dropped) {
+      this.jobs.delete(j.jobKey);
+      this.remove.run(j.jobKey);
+    }
+    return [...dropped];
   }
 
   /** Applies a change to a job; `persist: false` keeps it in memory only (frequent progress updates). */
@@ -151,7 +231,7 @@ export class JobStore {
     const job = this.jobs.get(jobKey);
     if (!job) return undefined;
     Object.assign(job, change);
-    if (persist) this.upsert.run(toRow(job));
+    if (persist && !this.refused.includes(jobKey)) this.upsert.run(toRow(job));
     return job;
   }
 

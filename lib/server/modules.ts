@@ -27,6 +27,28 @@ const MAX_DEPTH = 8;
  */
 export const IGNORE_MARKER = ".cml-ignore";
 
+/** The one rule for which folders hold modules, used by discovery (/cml_info) and by loading a job's module. */
+function folderSkipped(name: string): boolean {
+  return name.startsWith(".") || SKIP_DIRS.has(name);
+}
+
+/**
+ * Why a trainer (relative to cml_dir, POSIX separators) is not one discovery would list, or undefined when it
+ * is: every folder on its way must be searchable (not hidden, not a dependency folder, no IGNORE_MARKER below
+ * cml_dir itself, at most MAX_DEPTH deep).
+ */
+export function hiddenTrainerReason(cmlDir: string, rel: string): string | undefined {
+  const folders = rel.split("/").slice(0, -1);
+  if (folders.length > MAX_DEPTH) return `it is more than ${MAX_DEPTH} folders deep`;
+  let dir = cmlDir;
+  for (const name of folders) {
+    if (folderSkipped(name)) return `folder '${name}' is not searched for modules (hidden or a dependency folder)`;
+    dir = path.join(dir, name);
+    if (existsSync(path.join(dir, IGNORE_MARKER))) return `folder ${dir} is marked ${IGNORE_MARKER} (not offered as modules)`;
+  }
+  return undefined;
+}
+
 /**
  * All `**\/*.trainer` files under cml_dir, as POSIX paths relative to it, sorted. Follows symbolic links (cml_dir
  * may hold a link to a project folder) but never visits a real folder twice, so link loops end.
@@ -65,7 +87,7 @@ export async function findTrainers(cmlDir: string): Promise<string[]> {
         }
       }
       if (isDir) {
-        if (!e.name.startsWith(".") && !SKIP_DIRS.has(e.name)) await walk(abs, childRel, depth + 1);
+        if (!folderSkipped(e.name)) await walk(abs, childRel, depth + 1);
       } else if (isFile && e.name.toLowerCase().endsWith(".trainer")) {
         found.push(childRel);
       }
@@ -109,11 +131,13 @@ function insideModule(moduleDir: string, relPath: string, what: string, manifest
  */
 export async function loadModule(cmlDir: string, trainerFilePath: string): Promise<LoadedModule> {
   const { abs, rel } = resolveTrainerPath(cmlDir, trainerFilePath);
-  if (!existsSync(abs) || !statSync(abs).isFile()) {
+  const hidden = hiddenTrainerReason(cmlDir, rel);
+  if (!existsSync(abs) || !statSync(abs).isFile() || hidden) {
     const known = await findTrainers(cmlDir);
     throw new HttpError(
       400,
       `trainerFilePath '${trainerFilePath}': no such trainer in cml_dir ${cmlDir}` +
+        (hidden && existsSync(abs) ? ` (${hidden})` : "") +
         (known.length ? ` (available: ${known.slice(0, 20).join(", ")})` : " (it holds no .trainer files)"),
       "trainerFilePath",
     );

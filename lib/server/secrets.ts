@@ -7,10 +7,30 @@
 
 export const MASK = "****";
 
-const SECRET_NAME = /(passw(or)?d|passphrase|^pwd$|^pass$|secret|token|api[-_]?key|credential|private[-_]?key|authorization)/i;
+/**
+ * The usual secret words (pass, pwd, auth, key, token, secret, credential, cookie), matched against the words of
+ * a name (camelCase, snake_case, kebab-case), so `dbPass`, `sessionKey`, `auth`, `x-api-key` are secret but
+ * `keypoints`, `author` or `monkey` are not. Words that start with pass/auth/secret/token/credential/cookie count
+ * too (password, authorization, tokens).
+ */
+const SECRET_WORD = /^(pass|pwd|auth(?!or)|secret|token|credential|cookie|key$|keys$|apikey|privatekey|sessionkey|passphrase)/;
+
+function nameWords(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+}
+
+/** Names the NOVA protocol itself uses that contain a secret word but hold none. */
+const NOT_SECRET = new Set(["job key"]);
 
 export function isSecretName(name: string): boolean {
-  return SECRET_NAME.test(name);
+  const words = nameWords(name);
+  if (NOT_SECRET.has(words.join(" "))) return false;
+  return words.some((w) => SECRET_WORD.test(w)) || SECRET_WORD.test(words.join(""));
 }
 
 /** `scheme://user:pass@host` -> `scheme://user:****@host`. */

@@ -3,11 +3,12 @@
  * self-signed certificate is created on first start and kept in cache_dir. Plain http sent to the TLS port gets
  * 426 (as DISCOVER answers): each connection's first byte is peeked; 0x16 starts a TLS handshake record.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import https from "node:https";
 import net from "node:net";
 import path from "node:path";
 import { generate } from "selfsigned";
+import { writeFileAtomic } from "../atomic_file.js";
 import type { ServerConfig } from "./config.js";
 
 export interface TlsCredentials {
@@ -18,12 +19,6 @@ export interface TlsCredentials {
 }
 
 const TLS_HANDSHAKE = 0x16;
-
-function writeAtomic(file: string, text: string, mode: number): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode });
-  renameSync(tmp, file);
-}
 
 /** The configured cert/key, or the self-signed pair in `<cache_dir>/tls/` (created when absent). */
 export async function loadOrCreateCredentials(config: ServerConfig): Promise<TlsCredentials> {
@@ -63,8 +58,8 @@ export async function loadOrCreateCredentials(config: ServerConfig): Promise<Tls
       { name: "subjectAltName", altNames },
     ],
   });
-  writeAtomic(keyFile, pems.private, 0o600);
-  writeAtomic(certFile, pems.cert, 0o644);
+  await writeFileAtomic(keyFile, pems.private, { mode: 0o600 });
+  await writeFileAtomic(certFile, pems.cert, { mode: 0o644 });
   return { cert: pems.cert, key: pems.private, source: `${certFile} (self-signed, created now)` };
 }
 

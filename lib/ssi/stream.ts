@@ -6,10 +6,10 @@
  * Reading accepts what SSI C++ and discover-utils write (declaration or none, `ssi-v ="2"`, any type, several
  * chunks); writing produces what SSI C++ writes, so NOVA, SSI and discover-utils all read our output.
  */
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { readFile, stat, type FileHandle } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { assertNotDirectory, newTag, nodeFs, replaceGroup, siblingPath, sweepStale, tempPathFor, type AtomicFs } from "../atomic_file.js";
 import { attributesOf, childrenOf, escapeAttribute, isXmlName, parseXmlRoot } from "./xml.js";
 
 export const SSI_TYPES = ["CHAR", "UCHAR", "SHORT", "USHORT", "INT", "UINT", "LONG", "ULONG", "FLOAT", "DOUBLE", "BOOL"] as const;
@@ -361,8 +361,9 @@ const WRITE_BUFFER_BYTES = 1 << 20;
 
 /**
  * Writes a stream row by row without holding it in memory. Data and header go to temp files next to the
- * output; commit() renames them into place, abort() deletes them, so an existing output at that path stays
- * whole until a new one is complete.
+ * output; commit() puts them in place as one group (lib/atomic_file.ts replaceGroup), abort() deletes them, so
+ * an existing output at that path stays whole until a new one is complete, and a failure or kill at any step
+ * leaves the old pair or the new pair, never a mix.
  */
 export class SsiStreamWriter {
   readonly path: string;
@@ -381,6 +382,8 @@ export class SsiStreamWriter {
   #handle: FileHandle | undefined;
   readonly #tmpHeader: string;
   readonly #tmpData: string;
+  readonly #fs: AtomicFs;
+  readonly #tag: string;
   readonly #ctor: DataCtor;
   #buffer: Uint8Array;
   #buffered = 0;
@@ -388,7 +391,7 @@ export class SsiStreamWriter {
   #textLength = 0;
   #pending: Promise<void> = Promise.resolve();
 
-  private constructor(headerPath: string, o: Required<SsiWriteOptions>, handle: FileHandle, tmpHeader: string, tmpData: string) {
+  private constructor(headerPath: string, o: Required<SsiWriteOptions>, handle: FileHandle, tmpHeader: string, tmpData: string, fs: AtomicFs, tag: string) {
     this.path = headerPath;
     this.dataPath = ssiDataPath(headerPath);
     this.sr = o.sr;
@@ -401,26 +404,35 @@ export class SsiStreamWriter {
     this.#handle = handle;
     this.#tmpHeader = tmpHeader;
     this.#tmpData = tmpData;
+    this.#fs = fs;
+    this.#tag = tag;
     this.#ctor = ssiArrayType(o.type, o.byte, headerPath);
     this.#buffer = new Uint8Array(o.ftype === "BINARY" ? Math.max(WRITE_BUFFER_BYTES, o.dim * o.byte) : 0);
   }
 
-  /** Opens the temp data file. `headerPath` is the `.stream` file; the data goes to `headerPath + "~"`. */
-  static async create(headerPath: string, options: SsiWriteOptions): Promise<SsiStreamWriter> {
+  /**
+   * Opens the temp data file. `headerPath` is the `.stream` file; the data goes to `headerPath + "~"`. Leftovers
+   * of an earlier writer of this stream that died (temp files, an unfinished replacement) are cleaned up first.
+   * `io.fs` replaces the file operations (fault-injection tests).
+   */
+  static async create(headerPath: string, options: SsiWriteOptions, io: { fs?: AtomicFs } = {}): Promise<SsiStreamWriter> {
     if (headerPath.endsWith("~")) throw new Error(`${headerPath}: give the header path (x.stream), not the data path (x.stream~)`);
     const o = checkWriteOptions(headerPath, options);
-    const dir = path.dirname(headerPath);
-    const tag = `${process.pid}.${randomBytes(6).toString("hex")}`;
-    const base = path.basename(headerPath);
-    const tmpHeader = path.join(dir, `.${base}.${tag}.tmp`);
-    const tmpData = path.join(dir, `.${base}.${tag}.tmp~`);
+    const fs = io.fs ?? nodeFs;
+    const dataPath = ssiDataPath(headerPath);
+    await assertNotDirectory(headerPath, fs);
+    await assertNotDirectory(dataPath, fs);
+    await sweepStale(path.dirname(headerPath), { only: [path.basename(headerPath), path.basename(dataPath)], fs });
+    const tag = newTag();
+    const tmpHeader = tempPathFor(headerPath, tag);
+    const tmpData = tempPathFor(dataPath, tag);
     let handle: FileHandle;
     try {
-      handle = await open(tmpData, "wx");
+      handle = await fs.open(tmpData, "wx");
     } catch (err) {
-      throw new Error(`${headerPath}: cannot create SSI stream: ${(err as Error).message}`);
+      throw new Error(`${headerPath}: cannot create SSI stream: ${(err as Error).message}`, { cause: err });
     }
-    return new SsiStreamWriter(headerPath, o, handle, tmpHeader, tmpData);
+    return new SsiStreamWriter(headerPath, o, handle, tmpHeader, tmpData, fs, tag);
   }
 
   /** Samples appended so far. */
@@ -450,7 +462,7 @@ export class SsiStreamWriter {
       await this.#write(typed);
     } catch (err) {
       this.#state = "failed";
-      throw new Error(`${this.path}: cannot write SSI stream data: ${(err as Error).message}`);
+      throw new Error(`${this.path}: cannot write SSI stream data: ${(err as Error).message}`, { cause: err });
     }
     this.#rows += typed.length / this.dim;
   }
@@ -491,8 +503,8 @@ export class SsiStreamWriter {
   }
 
   /**
-   * Finishes the data, writes the header (one chunk: from 0 to rows/sr, byte 0, num rows) and renames both
-   * into place: data first, then header, so a reader that sees the new header finds the new data complete.
+   * Finishes the data, writes the header (one chunk: from 0 to rows/sr, byte 0, num rows) and replaces the old
+   * pair with both as one group: data first, header last (the commit point), old pair restored on failure.
    * Returns the header written.
    */
   commit(): Promise<SsiHeader> {
@@ -513,20 +525,19 @@ export class SsiStreamWriter {
         delim: this.delim, meta: this.meta, rows: this.#rows,
         chunks: [{ from: 0, to: this.#rows / this.sr, byte: 0, num: this.#rows }],
       };
-      const headerFile = await open(this.#tmpHeader, "wx");
+      const headerFile = await this.#fs.open(this.#tmpHeader, "wx");
       try {
         await headerFile.writeFile(formatSsiHeader(header), "utf8");
         await headerFile.sync();
       } finally {
         await headerFile.close();
       }
-      await rename(this.#tmpData, this.dataPath);
-      await rename(this.#tmpHeader, this.path);
+      await replaceGroup([{ temp: this.#tmpData, target: this.dataPath }, { temp: this.#tmpHeader, target: this.path }], { fs: this.#fs, tag: this.#tag });
       this.#state = "committed";
       return header;
     } catch (err) {
       await this.#discard();
-      throw new Error(`${this.path}: cannot write SSI stream: ${(err as Error).message}`);
+      throw new Error(`${this.path}: cannot write SSI stream: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -544,7 +555,9 @@ export class SsiStreamWriter {
     const handle = this.#handle;
     this.#handle = undefined;
     await handle?.close().catch(() => undefined);
-    for (const f of [this.#tmpData, this.#tmpHeader]) await unlink(f).catch(() => undefined);
+    // A journal still there means a replacement that could not be undone now: its files are the next run's to recover.
+    if (await this.#fs.lstat(siblingPath(this.path, this.#tag, "journal")).then(() => true, () => false)) return;
+    for (const f of [this.#tmpData, this.#tmpHeader]) await this.#fs.unlink(f).catch(() => undefined);
   }
 
   #assertOpen(what: string): void {

@@ -10,9 +10,9 @@
  * column/row at the right/bottom, so drawn pixels keep their coordinates.
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { rename, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
+import { commitFile, tempPathFor } from "../atomic_file.js";
 import type { RgbImage } from "../types.js";
 import { ffmpegInputUrl } from "./probe.js";
 import { resolveTool, StderrTail } from "./tools.js";
@@ -101,7 +101,7 @@ export async function encodeVideo(outPath: string, frames: AsyncIterable<RgbImag
   if (!kind.png) rateArg(opts.fps);
   const { signal } = opts;
   const bin = await resolveTool("ffmpeg", opts.ffmpeg);
-  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = tempPathFor(abs);
 
   let child: ReturnType<typeof spawn> | undefined;
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }> | undefined;
@@ -173,7 +173,7 @@ export async function encodeVideo(outPath: string, frames: AsyncIterable<RgbImag
     if (signal?.aborted) throw signal.reason;
     if (res.error) throw new Error(`${abs}: cannot run ffmpeg (${bin}): ${res.error.message}`);
     if (res.code !== 0) throw fail(`ffmpeg failed to encode (${res.signal ? `killed by ${res.signal}` : `exit code ${res.code}`})`);
-    await rename(tmp, abs);
+    await commitFile(tmp, abs);
     return { path: abs, frames: count, width, height };
   } catch (err) {
     kill();
