@@ -15,6 +15,7 @@ import { openInputs, predictRows, writeLandmarkStream, type OpenedInputs } from 
 import type { RowBatch } from "./lib/pipeline.js";
 import { parseDevices } from "./lib/inference/devices.js";
 import { NUM_LANDMARKS } from "./lib/types.js";
+import { HEAD_POSE_FIELDS } from "./lib/geometry/head_pose.js";
 
 export interface FaceMeshModel {
   mesh: FaceMesh;
@@ -36,6 +37,7 @@ export async function load(request: JobRequest, context: HookContext): Promise<F
   const threadsHint = Number(process.env.NOVA_JOB_THREADS);
   const mesh = await FaceMesh.create({
     devices: parseDevices(options.device),
+    refineLandmarks: options.refine_landmarks,
     threads: Number.isInteger(threadsHint) && threadsHint > 0 ? threadsHint : undefined,
     onFallback: (m) => context.logger.warn(m),
   });
@@ -72,17 +74,25 @@ export async function predict(model: FaceMeshModel, request: JobRequest, context
 export async function write(model: FaceMeshModel, prediction: FaceMeshPrediction, request: JobRequest, context: HookContext): Promise<void> {
   const outputs = resolveIoIds(model.manifest.io.outputs, request.outputs);
   const out = requireId(outputs, "landmarks", "output", model.manifest);
-  const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows);
-  context.logger.info(`${out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz`);
+  // The head pose is an optional second output, written with the landmarks (both or neither).
+  const headPose = outputs.head_pose ? { path: outputs.head_pose, noFace: model.options.no_face } : undefined;
+  const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows, { points: model.mesh.pointsPerFace, headPose });
+  context.logger.info(`${out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz${headPose ? `; head pose in ${headPose.path}` : ""}`);
 }
 
 /**
- * Dim labels NOVA stores with the output stream (its only output, so the id is not looked at): the row layout of
- * lib/rows.ts, y0, x0, ..., y467, x467, then the face score.
+ * Dim labels NOVA stores with an output stream. The landmarks (id `landmarks` or an alias): the row layout of
+ * lib/rows.ts, y0, x0, ..., y467, x467 (y477, x477 with refine_landmarks, which the loaded model tells), then the
+ * face score. The head pose: pitch, yaw, roll, tx, ty, tz, score (lib/geometry/head_pose.ts).
  */
-export function dimLabels(): string[] {
+export function dimLabels(outputId: string, model?: FaceMeshModel): string[] | undefined {
+  const key = outputId.toLowerCase();
+  const spec = model?.manifest.io.outputs.find((o) => [o.id, ...o.aliases].some((n) => n.toLowerCase() === key));
+  const id = spec?.id ?? outputId;
+  if (id === "head_pose") return [...HEAD_POSE_FIELDS];
+  if (id !== "landmarks" && id !== "output_stream") return undefined;
   const labels: string[] = [];
-  for (let i = 0; i < NUM_LANDMARKS; i++) labels.push(`y${i}`, `x${i}`);
+  for (let i = 0; i < (model?.mesh.pointsPerFace ?? NUM_LANDMARKS); i++) labels.push(`y${i}`, `x${i}`);
   labels.push("confidence");
   return labels;
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: facemesh's speed and memory, measured in one run beside its peers on the same machine.
  *
  *   node dist/bench/bench.js [--runs 3] [--seconds 2] [--no-long] [--quick] [--only SUBSTR] [--no-peers]
- *                            [--mediapipe-cache] [--tune | --tune-only] [--out bench]
+ *                            [--mediapipe-cache] [--tune | --tune-only | --model-only] [--out bench]
  *
  * --tune adds the measurements behind the session defaults (lib/inference/session.ts): model-only faces/s at
  * batch 50 for intra-op threads, thread spinning, model-call chunk size, inference thread vs JS thread and the
@@ -12,9 +12,11 @@
  * elsewhere hits every variant alike; tables show medians and the min..max spread):
  * 1. Model only: faces/s of face_landmark in onnxruntime-node at batch 1, 8, 32, 50, 128, 256 (bench/model_speed.ts,
  *    the pipeline's own LandmarkModel), next to LiteRT.js running the same .tflite (scripts/litert-speed.ts, the
- *    plain and the threaded Wasm build; batch 1 only: LiteRT.js cannot batch these models).
+ *    plain and the threaded Wasm build; batch 1 only: LiteRT.js cannot batch these models); beside it the attention
+ *    model of refine_landmarks (478 points). --model-only runs this part alone.
  * 2. End to end: `facemesh run` (the CLI, process start to exit) on every video, with a bbox stream and without
- *    (detection on every frame): wall-clock fps, steady-state fps of the pipeline itself (FACEMESH_TIMING), peak
+ *    (detection on every frame); the looped talking heads also with --refine-landmarks (bbox and video mode,
+ *    beside the plain rows): wall-clock fps, steady-state fps of the pipeline itself (FACEMESH_TIMING), peak
  *    RSS (bench/rss_probe.ts) and where the time went. Next to MediaPipe's web pipeline (@mediapipe/face_mesh in
  *    headless Chromium, CPU inference, scripts/mediapipe_reference.ts), measured in every round when Chromium is
  *    installed (its frame rate moves with the machine's load as ours does: a cached figure from another hour
@@ -43,6 +45,7 @@ import { probeVideo } from "../lib/video/probe.js";
 import { resolveTool, toolVersion } from "../lib/video/tools.js";
 import type { RgbImage } from "../lib/types.js";
 import { cachedReference, mediapipeReferences, type MpMode, type MpReference } from "../scripts/mediapipe_reference.js";
+import { measureGeometryCost, type GeometryCost } from "./geometry_cost.js";
 import { generatedVideos, loopedVideo, sharedVideos, type BenchVideo } from "./media.js";
 import { segmentSpeed, type SegmentSpeed } from "./segment_speed.js";
 import { DEFAULT_PARALLEL_SEGMENTS } from "../lib/segments.js";
@@ -227,11 +230,40 @@ async function ortModelRound(seconds: number): Promise<ModelSpeedOutput> {
   return JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as ModelSpeedOutput;
 }
 
+/** The attention model (refine_landmarks) with the same session defaults. */
+async function attentionModelRound(seconds: number): Promise<ModelSpeedOutput> {
+  const r = await runChild([MODEL_SPEED, "--model", "face_landmark_with_attention", "--batches", BATCHES.join(","), "--seconds", String(seconds)], { timeoutMs: 600_000 });
+  if (r.code !== 0) throw failure("model_speed (attention)", r);
+  return JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as ModelSpeedOutput;
+}
+
 async function liteRtRound(variant: "plain" | "threaded", seconds: number): Promise<LiteRtRun> {
   const r = await runChild([LITERT_SPEED, "--model", "face_landmark", "--variant", variant, "--seconds", String(seconds), "--json"], { timeoutMs: 180_000 });
   if (r.code !== 0) throw failure(`LiteRT.js ${variant}`, r);
   const m = JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as { threads: number; perSecond: number; cpuMsPerCall?: number };
   return { variant, threads: m.threads, perSecond: m.perSecond, cpuMsPerCall: m.cpuMsPerCall ?? null };
+}
+
+/** Section 1, one round: face_landmark and the attention model in onnxruntime, then LiteRT.js (peers). Errors are recorded, not thrown. */
+async function modelOnlyRound(results: Results, seconds: number, peers: boolean): Promise<void> {
+  try {
+    results.modelOnly.ort.push(await ortModelRound(seconds));
+  } catch (err) {
+    results.errors.push(`model only (onnxruntime): ${(err as Error).message}`);
+  }
+  try {
+    results.modelOnly.attention.push(await attentionModelRound(seconds));
+  } catch (err) {
+    results.errors.push(`model only (attention model): ${(err as Error).message}`);
+  }
+  if (!peers) return;
+  for (const variant of ["plain", "threaded"] as const) {
+    try {
+      results.modelOnly.litert.push(await liteRtRound(variant, Math.max(2, seconds)));
+    } catch (err) {
+      results.errors.push(`LiteRT.js ${variant}: ${(err as Error).message}`);
+    }
+  }
 }
 
 /**
@@ -279,6 +311,8 @@ type Mode = "bbox" | "video" | "detect";
 interface E2eRun {
   video: string;
   mode: Mode;
+  /** --refine-landmarks: the attention model, 478 points (steady-state runs only). */
+  refine?: boolean;
   round: number;
   frames: number;
   wallMs: number;
@@ -306,10 +340,10 @@ async function bboxStream(video: BenchVideo, log: (m: string) => void): Promise<
   return { file, detectRun: { frames: rows ? Number(rows[1]) : NaN, wallMs: r.wallMs } };
 }
 
-async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number, timeoutMs: number): Promise<E2eRun> {
-  const out = path.join(CACHE, "out", `${video.name.replace(/[/\\]/g, "__")}.${mode}.stream`);
+async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number, timeoutMs: number, refine = false): Promise<E2eRun> {
+  const out = path.join(CACHE, "out", `${video.name.replace(/[/\\]/g, "__")}.${mode}${refine ? ".refine" : ""}.stream`);
   await mkdir(path.dirname(out), { recursive: true });
-  const args = [CLI, "run", video.file, "--out", out, ...(mode === "bbox" ? ["--bbox", bbox] : mode === "detect" ? ["--no-tracking"] : [])];
+  const args = [CLI, "run", video.file, "--out", out, ...(mode === "bbox" ? ["--bbox", bbox] : mode === "detect" ? ["--no-tracking"] : []), ...(refine ? ["--refine-landmarks"] : [])];
   const r = await runChild(args, { timeoutMs, env: { FACEMESH_TIMING: "1" }, rss: true });
   if (r.code !== 0) throw failure(`facemesh run ${mode} ${video.file}`, r);
   const timing = parseTiming(r.stderr);
@@ -320,6 +354,7 @@ async function e2eRun(video: BenchVideo, mode: Mode, bbox: string, round: number
   return {
     video: video.name,
     mode,
+    ...(refine ? { refine } : {}),
     round,
     frames,
     wallMs: r.wallMs,
@@ -433,7 +468,7 @@ async function stageCosts(video: BenchVideo): Promise<StageCosts> {
 interface Results {
   environment: Environment;
   settings: { runs: number; seconds: number; long: boolean; batches: number[] };
-  modelOnly: { ort: ModelSpeedOutput[]; litert: LiteRtRun[] };
+  modelOnly: { ort: ModelSpeedOutput[]; litert: LiteRtRun[]; attention: ModelSpeedOutput[] };
   videos: Array<{ name: string; file: string; source: string; width: number; height: number; frames: number; codec: string; talkingHead512: boolean }>;
   detectCommand: Array<{ video: string; frames: number; wallMs: number }>;
   e2e: E2eRun[];
@@ -444,6 +479,8 @@ interface Results {
   segmentBatched: Array<{ original: string; speeds: SegmentSpeed[] }>;
   mediapipe: Record<string, Partial<Record<MpMode, MpStats | string>>>;
   stages: StageCosts[];
+  /** The head pose's cost per frame (bench/geometry_cost.ts). */
+  geometry?: GeometryCost;
   tuning: TuneRun[];
   errors: string[];
 }
@@ -483,13 +520,20 @@ function markdown(r: Results): string {
     "",
   );
   const rows: string[][] = [];
+  const attention = (r.modelOnly.attention ?? []).length > 0;
   for (const b of r.settings.batches) {
     const runs = r.modelOnly.ort.flatMap((o) => o.results.filter((x) => x.batch === b));
     const fps = spread(runs.map((x) => x.facesPerSecond));
     const cpu = spread(runs.map((x) => x.cpuMsPerFace));
-    rows.push([String(b), sp(fps), ratio(fps.median, bestLite), ratio(fps.median, lp.median), f2(cpu.median), ratio(liteCpu.median, cpu.median)]);
+    const row = [String(b), sp(fps), ratio(fps.median, bestLite), ratio(fps.median, lp.median), f2(cpu.median), ratio(liteCpu.median, cpu.median)];
+    if (attention) {
+      const att = spread(r.modelOnly.attention.flatMap((o) => o.results.filter((x) => x.batch === b)).map((x) => x.facesPerSecond));
+      row.push(sp(att), ratio(fps.median, att.median));
+    }
+    rows.push(row);
   }
-  out.push(table(["batch", "onnxruntime faces/s", "vs best LiteRT.js", "vs LiteRT.js plain", "CPU ms/face", "CPU efficiency vs LiteRT.js plain"], rows));
+  const heads = ["batch", "onnxruntime faces/s", "vs best LiteRT.js", "vs LiteRT.js plain", "CPU ms/face", "CPU efficiency vs LiteRT.js plain"];
+  out.push(table(attention ? [...heads, "attention model (refine_landmarks) faces/s", "face_landmark / attention"] : heads, rows));
   const cfg = r.modelOnly.ort[0]?.config;
   if (cfg) out.push("", `onnxruntime: ${cfg.thread} thread${cfg.thread === "worker" ? "s" : ""}, threads ${cfg.threads ?? `default (all cores: ${os.availableParallelism()})`}${cfg.workers ? `, ${cfg.workers} session copies` : ""}, model calls of at most ${cfg.modelBatch ?? "the CPU default"} faces, CPU graph rewrite ${cfg.cpuGraphRewrite ? "on" : "off"}, spinning ${cfg.spinning ? "on" : "off"}.`);
 
@@ -585,7 +629,7 @@ function markdown(r: Results): string {
     for (const name of [...new Set(r.steady.map((x) => x.original))]) {
       const mp = r.mediapipe[name] ?? {};
       const mpFps = (m: MpMode) => (typeof mp[m] === "object" ? (mp[m] as MpStats).fps : NaN);
-      const runs = (mode: Mode) => r.steady.filter((x) => x.original === name && x.mode === mode);
+      const runs = (mode: Mode) => r.steady.filter((x) => x.original === name && x.mode === mode && !x.refine);
       const pipe = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineFps ?? NaN));
       const cpu = (mode: Mode) => spread(runs(mode).map((x) => x.pipelineCpuMsPerFrame ?? NaN));
       const b = pipe("bbox");
@@ -595,6 +639,27 @@ function markdown(r: Results): string {
       sRows.push([name, `x${any.loops}, ${any.frames}`, sp(b), ratio(b.median, mpFps("none")), f2(cpu("bbox").median), sp(vm), ratio(vm.median, mpFps("none")), f2(cpu("video").median), sp(d), ratio(d.median, mpFps("flush")), f2(cpu("detect").median)]);
     }
     out.push(table(["video", "loops, frames", "bbox: pipeline fps", "vs MediaPipe tracking", "bbox CPU ms/frame", "video mode: pipeline fps", "vs MediaPipe tracking", "video CPU ms/frame", "static: pipeline fps", "vs MediaPipe static", "static CPU ms/frame"], sRows));
+    const refined = r.steady.filter((x) => x.refine);
+    if (refined.length > 0) {
+      out.push(
+        "",
+        "### refine_landmarks: the attention model end to end (478 points)",
+        "",
+        "The same looped talking heads with `--refine-landmarks`, beside the plain rows of the same rounds: pipeline frame rate and CPU ms per frame while frames flow; extra = refine minus plain (CPU ms per frame).",
+        "",
+      );
+      const rRows: string[][] = [];
+      for (const name of [...new Set(refined.map((x) => x.original))]) {
+        for (const mode of ["bbox", "video"] as const) {
+          const of = (refine: boolean) => r.steady.filter((x) => x.original === name && x.mode === mode && !!x.refine === refine);
+          const fps = (refine: boolean) => spread(of(refine).map((x) => x.pipelineFps ?? NaN));
+          const cpu = (refine: boolean) => spread(of(refine).map((x) => x.pipelineCpuMsPerFrame ?? NaN));
+          if (of(true).length === 0) continue;
+          rRows.push([name, mode, sp(fps(false)), sp(fps(true)), f2(cpu(false).median), f2(cpu(true).median), f2(cpu(true).median - cpu(false).median)]);
+        }
+      }
+      out.push(table(["video", "mode", "plain: pipeline fps", "refine: pipeline fps", "plain CPU ms/frame", "refine CPU ms/frame", "extra CPU ms/frame"], rRows));
+    }
   }
 
   if (r.segmentBatched.length > 0) {
@@ -643,6 +708,10 @@ function markdown(r: Results): string {
       ),
     );
   }
+  if (r.geometry) {
+    const g = r.geometry;
+    out.push("", `Head pose (--head-pose-out; pose fit + angles per frame with a face, JS thread): ${f1(g.wallUsPerFrame)} µs/frame wall, ${f1(g.cpuUsPerFrame)} µs CPU (${g.frames} frames over ${g.faces} real faces).`);
+  }
 
   // Memory.
   if (r.longVideo.length > 0) {
@@ -689,6 +758,7 @@ async function main(): Promise<void> {
       "mediapipe-cache": { type: "boolean", default: false },
       tune: { type: "boolean", default: false },
       "tune-only": { type: "boolean", default: false },
+      "model-only": { type: "boolean", default: false },
       out: { type: "string", default: path.join(ROOT, "bench") },
     },
   });
@@ -709,7 +779,7 @@ async function main(): Promise<void> {
   const results: Results = {
     environment: env,
     settings: { runs, seconds, long, batches: BATCHES },
-    modelOnly: { ort: [], litert: [] },
+    modelOnly: { ort: [], litert: [], attention: [] },
     videos: [],
     detectCommand: [],
     e2e: [],
@@ -735,6 +805,15 @@ async function main(): Promise<void> {
       await finish(results, values.out, log, elapsed);
       return;
     }
+  }
+
+  if (values["model-only"]) {
+    for (let round = 0; round < runs; round++) {
+      log(`round ${round + 1}/${runs} [${elapsed()}]: model only`);
+      await modelOnlyRound(results, seconds, !values["no-peers"]);
+    }
+    await finish(results, values.out, log, elapsed);
+    return;
   }
 
   // Inputs.
@@ -783,20 +862,7 @@ async function main(): Promise<void> {
   // 1 + 2, interleaved round by round.
   for (let round = 0; round < runs; round++) {
     log(`round ${round + 1}/${runs} [${elapsed()}]: model only`);
-    try {
-      results.modelOnly.ort.push(await ortModelRound(seconds));
-    } catch (err) {
-      results.errors.push(`model only (onnxruntime): ${(err as Error).message}`);
-    }
-    if (!values["no-peers"]) {
-      for (const variant of ["plain", "threaded"] as const) {
-        try {
-          results.modelOnly.litert.push(await liteRtRound(variant, Math.max(2, seconds)));
-        } catch (err) {
-          results.errors.push(`LiteRT.js ${variant}: ${(err as Error).message}`);
-        }
-      }
-    }
+    await modelOnlyRound(results, seconds, !values["no-peers"]);
     log(`round ${round + 1}/${runs} [${elapsed()}]: end to end`);
     for (const v of videos) {
       for (const mode of ["bbox", "video", "detect"] as const) {
@@ -817,6 +883,16 @@ async function main(): Promise<void> {
           log(`  ${s.video.name} ${mode}: ${r.frames} frames, ${f0(r.pipelineFps)} fps pipeline`);
         } catch (err) {
           results.errors.push(`${s.video.name} ${mode}: ${(err as Error).message}`);
+        }
+      }
+      // refine_landmarks beside the plain rows (issue 13): tracked modes, where it adds one model call per frame.
+      for (const mode of ["bbox", "video"] as const) {
+        try {
+          const r = await e2eRun(s.video, mode, s.bbox, round, 600_000, true);
+          results.steady.push({ ...r, original: s.original, loops: s.loops });
+          log(`  ${s.video.name} ${mode} --refine-landmarks: ${r.frames} frames, ${f0(r.pipelineFps)} fps pipeline`);
+        } catch (err) {
+          results.errors.push(`${s.video.name} ${mode} --refine-landmarks: ${(err as Error).message}`);
         }
       }
     }
@@ -868,6 +944,11 @@ async function main(): Promise<void> {
     } catch (err) {
       results.errors.push(`stage costs ${v.name}: ${(err as Error).message}`);
     }
+  }
+  try {
+    results.geometry = await measureGeometryCost();
+  } catch (err) {
+    results.errors.push(`head pose cost: ${(err as Error).message}`);
   }
 
   await finish(results, values.out, log, elapsed);

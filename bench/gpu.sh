@@ -178,6 +178,15 @@ check cpu 150
 check cuda 120
 check webgpu 150
 
+# The attention model (refine_landmarks): the CPU's mesh as the reference, then webgpu (its graph gets the same
+# PRelu-free rewrite; the three feature-map crops are GridSample).
+for dev in cpu webgpu; do
+  if [ "$dev" = cpu ]; then aargs=(--save "$W/cpu-attention.bin"); else aargs=(--ref "$W/cpu-attention.bin"); fi
+  say "== $dev, face_landmark_with_attention"
+  timeout -k 5 150 "$NODE" "$CHECK" --device "$dev" --model face_landmark_with_attention --crops "$CROPS" "${aargs[@]}" > "$W/res-$dev-attention.json" 2>> "$LOG"
+  tail -c 2000 "$W/res-$dev-attention.json" | tee -a "$LOG"; echo | tee -a "$LOG"
+done
+
 # The CPU again with one single-threaded session copy per core (the default caps copies at MAX_CPU_WORKERS).
 say "== cpu, one session copy per core ($(nproc))"
 timeout -k 5 120 "$NODE" "$CHECK" --device cpu --crops "$CROPS" --workers "$(nproc)" > "$W/res-cpu-percore.json" 2>> "$LOG"
@@ -192,7 +201,7 @@ say "== webgpu probe"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -lms 250 > "$OUT/smi.csv" 2>&1 &
 SMI=$!
 : > "$W/verbose.log"
-for m in face_landmark face_detection_short_range face_detection_full_range; do
+for m in face_landmark face_landmark_with_attention face_detection_short_range face_detection_full_range; do
   for v in default rewritten; do
     say "-- $m, $v graph: placement"
     timeout -k 5 60 "$NODE" "$PROBE" --model "$m" --variant "$v" --crops "$CROPS" --verbose --seconds 0.5 > /dev/null 2> "$W/v.log"

@@ -3,11 +3,12 @@
  * crashes or hangs cannot take the others with it):
  *
  *   node dist/bench/gpu_check.js --device cpu|cuda|webgpu --crops DIR [--ref cpu.bin] [--save cpu.bin]
- *                               [--batches 50,256] [--seconds 4] [--workers N]
+ *                               [--batches 50,256] [--seconds 4] [--workers N] [--model face_landmark_with_attention]
  *
  * It loads face_landmark through lib/inference/session.ts (the pipeline's own path: inference thread, the
  * device's default model-call batch), times faces/s at each batch size on real face crops (made by
- * gpu_prepare.ts on the development machine), and for parity runs the unique crops once: with --save it writes
+ * gpu_prepare.ts on the development machine; --model face_landmark_with_attention: the refine_landmarks model, whose
+ * mesh output is compared the same way), and for parity runs the unique crops once: with --save it writes
  * the landmarks (the CPU reference), with --ref it compares against them (max/mean difference in crop pixels and
  * in frame pixels, via each crop's ROI side). Prints one JSON object on stdout.
  */
@@ -89,8 +90,11 @@ async function main(): Promise<void> {
       batches: { type: "string", default: "50,256" },
       seconds: { type: "string", default: "4" },
       workers: { type: "string" },
+      model: { type: "string", default: "face_landmark" },
     },
   });
+  const model = values.model;
+  if (model !== "face_landmark" && model !== "face_landmark_with_attention") throw new Error(`--model must be face_landmark or face_landmark_with_attention, got ${model}`);
   if (!values.device || !values.crops) throw new Error("usage: gpu_check.js --device cpu|cuda|webgpu --crops DIR [--ref FILE | --save FILE]");
   const [device] = parseDevices(values.device);
   const { set, data } = loadCrops(values.crops);
@@ -99,7 +103,7 @@ async function main(): Promise<void> {
   let session: ModelSession | null = null;
   const t0 = performance.now();
   try {
-    session = await createSession(modelPath("face_landmark"), { devices: [device], threads: device === "cpu" ? os.availableParallelism() : undefined, workers: values.workers ? Number(values.workers) : undefined });
+    session = await createSession(modelPath(model), { devices: [device], threads: device === "cpu" ? os.availableParallelism() : undefined, workers: values.workers ? Number(values.workers) : undefined });
     await session.loadAll();
   } catch (err) {
     result.error = (err as Error).message;

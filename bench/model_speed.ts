@@ -1,17 +1,18 @@
 /**
- * Model-only throughput of our face_landmark.onnx in onnxruntime-node (a child process of bench.ts, so every
+ * Model-only throughput of our face_landmark.onnx (or, with --model face_landmark_with_attention, the 478-point
+ * attention model of refine_landmarks, its heads merged as the pipeline does) in onnxruntime-node (a child process of bench.ts, so every
  * configuration starts from a fresh process): faces per second at each batch size, through the same
  * LandmarkModel the pipeline uses (shared-memory input, inference thread unless --thread main).
  *
  *   node dist/bench/model_speed.js --batches 1,8,32,50,128,256 --seconds 2 [--threads N] [--thread worker|main]
- *     [--spinning] [--rounds 1] [--model-batch K|none] [--no-rewrite] [--workers N]
+ *     [--spinning] [--rounds 1] [--model-batch K|none] [--no-rewrite] [--workers N] [--model face_landmark|face_landmark_with_attention]
  *
  * Prints one JSON object: { config, results: [{ batch, round, calls, faces, seconds, facesPerSecond, modelMs }] }.
  * Timed calls include everything LandmarkModel.run does (hand-off to the inference thread, the copy of the input
  * there, onnxruntime, the outputs coming back); the input is filled once (crop cost is measured elsewhere).
  */
 import { parseArgs } from "node:util";
-import { LandmarkModel } from "../lib/inference/landmark_model.js";
+import { LandmarkModel, type LandmarkModelName } from "../lib/inference/landmark_model.js";
 import type { SessionThread } from "../lib/inference/session.js";
 
 export interface ModelSpeedResult {
@@ -28,7 +29,7 @@ export interface ModelSpeedResult {
 }
 
 export interface ModelSpeedOutput {
-  config: { threads: number | null; workers: number | null; thread: SessionThread; spinning: boolean; modelBatch: number | null; cpuGraphRewrite: boolean; seconds: number };
+  config: { model: LandmarkModelName; threads: number | null; workers: number | null; thread: SessionThread; spinning: boolean; modelBatch: number | null; cpuGraphRewrite: boolean; seconds: number };
   results: ModelSpeedResult[];
 }
 
@@ -53,8 +54,11 @@ async function main(): Promise<void> {
       "model-batch": { type: "string" },
       "no-rewrite": { type: "boolean", default: false },
       workers: { type: "string" },
+      model: { type: "string", default: "face_landmark" },
     },
   });
+  const name = values.model as LandmarkModelName;
+  if (name !== "face_landmark" && name !== "face_landmark_with_attention") throw new Error(`--model must be face_landmark or face_landmark_with_attention, got ${values.model}`);
   const batches = values.batches.split(",").map(Number);
   if (!batches.every((b) => Number.isInteger(b) && b > 0)) throw new Error(`--batches: positive integers, got ${values.batches}`);
   const seconds = Number(values.seconds);
@@ -64,7 +68,7 @@ async function main(): Promise<void> {
   if (thread !== "worker" && thread !== "main") throw new Error(`--thread must be worker or main, got ${values.thread}`);
   const modelBatch = values["model-batch"] === undefined ? undefined : values["model-batch"] === "none" ? Number.POSITIVE_INFINITY : Number(values["model-batch"]);
   const workers = values.workers === undefined ? undefined : Number(values.workers);
-  const model = await LandmarkModel.load({ devices: ["cpu"], threads, workers, thread, spinning: values.spinning, modelBatch, graphRewrite: !values["no-rewrite"] });
+  const model = await LandmarkModel.load({ devices: ["cpu"], threads, workers, thread, spinning: values.spinning, modelBatch, graphRewrite: !values["no-rewrite"] }, name);
   await model.loadAll(); // measure every copy from the first call on
   const input = LandmarkModel.allocateInput(Math.max(...batches));
   fill(input);
@@ -88,7 +92,7 @@ async function main(): Promise<void> {
     }
   }
   await model.dispose();
-  const out: ModelSpeedOutput = { config: { threads: threads ?? null, workers: workers ?? null, thread, spinning: values.spinning, modelBatch: modelBatch === undefined || !Number.isFinite(modelBatch) ? null : modelBatch, cpuGraphRewrite: !values["no-rewrite"], seconds }, results };
+  const out: ModelSpeedOutput = { config: { model: name, threads: threads ?? null, workers: workers ?? null, thread, spinning: values.spinning, modelBatch: modelBatch === undefined || !Number.isFinite(modelBatch) ? null : modelBatch, cpuGraphRewrite: !values["no-rewrite"], seconds }, results };
   console.log(JSON.stringify(out));
 }
 

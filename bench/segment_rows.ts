@@ -16,7 +16,7 @@ import { NUM_LANDMARKS, ROW_DIM } from "../lib/types.js";
 
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-export const BASE_OPTIONS: FaceMeshOptions = { min_score_thresh: 0.5, batch_size: 50, device: "cpu", no_face: "zeros", tracking: true, smoothing: "none", segment_seconds: 0 };
+export const BASE_OPTIONS: FaceMeshOptions = { min_score_thresh: 0.5, batch_size: 50, device: "cpu", no_face: "zeros", tracking: true, smoothing: "none", refine_landmarks: false, segment_seconds: 0 };
 
 /** All rows of a run, concatenated, and the frame size. */
 export async function runRows(mesh: FaceMesh, video: string, bbox: string | undefined, options: FaceMeshOptions, extra: Omit<PredictSettings, "options"> = {}): Promise<{ rows: Float32Array; width: number; height: number }> {

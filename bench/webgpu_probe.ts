@@ -3,7 +3,7 @@
  * bench/gpu.sh on the GPU machine:
  *
  *   node dist/bench/webgpu_probe.js --variant default|rewritten|novalidation|nchw|basic --crops DIR [--profile PREFIX] [--verbose]
- *                                   [--model face_landmark|face_detection_short_range|face_detection_full_range]
+ *                                   [--model face_landmark|face_landmark_with_attention|face_detection_short_range|face_detection_full_range]
  *                                   [--provider webgpu]   (cpu: to try the probe itself on a machine without a GPU)
  *
  * Each variant loads models/face_landmark.onnx on webgpu with plain onnxruntime-node (no inference thread, no
@@ -22,7 +22,7 @@ import { modelPath } from "../lib/convert/models.js";
 import { rewriteForWebGpu } from "../lib/inference/cpu_graph.js";
 
 /** Input side of each model. */
-const SIDES: Record<string, number> = { face_landmark: 192, face_detection_short_range: 128, face_detection_full_range: 192 };
+const SIDES: Record<string, number> = { face_landmark: 192, face_landmark_with_attention: 192, face_detection_short_range: 128, face_detection_full_range: 192 };
 
 const VARIANTS: Record<string, { webgpu?: Record<string, string>; level?: "basic" | "all"; rewritten?: boolean }> = {
   default: {},

@@ -61,12 +61,13 @@ async function main(): Promise<void> {
     .demandCommand(1, "name a command")
     .command(
       "run <input>",
-      "468 face landmarks per frame of a video or image -> SSI stream (937 values per frame)",
+      "468 face landmarks per frame of a video or image -> SSI stream (937 values per frame; 478 and 957 with --refine-landmarks)",
       (y) =>
         withMediaTools(
           y
             .positional("input", { type: "string", demandOption: true, describe: "video or image" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "output .stream (data goes to <out>~; .stream is added when missing)" })
+            .option("head-pose-out", { type: "string", describe: "also write the head pose .stream (7 values: pitch, yaw, roll in degrees, tx, ty, tz in cm, score; .stream is added when missing)" })
             .option("bbox", { type: "string", describe: "blazeface bbox stream (5 dims); without it faces come from the detector: video mode, or static mode when tracking is off" })
             .option("keypoints", { type: "string", describe: "blazeface keypoint stream (13 dims), for the eye rotation" })
             .option("force", { type: "boolean", default: false, describe: "use a bbox/keypoint stream made for another frame size or rate (refused otherwise)" })
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
             .option("smoothing", { type: "string", describe: "none (MediaPipe's raw rows) or one_euro (FaceLandmarker's filter over time; trainer default none)" })
             .option("segment-seconds", { type: "number", describe: "a longer video is processed in segments of this many seconds, side by side, merged in order (trainer default 300; 0: never split)" })
             .option("parallel-segments", { type: "number", describe: "segments tracked side by side, each model call carrying one face of each (bbox mode with tracking; default 2)" })
+            .option("refine-landmarks", { type: "boolean", describe: "MediaPipe's attention model: 478 landmarks (irises 468-477), 957 values per frame" })
             .option("detector", { ...DETECTOR, describe: `${DETECTOR.describe}, when there is no bbox stream` })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),
         ),
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
         if (a.smoothing !== undefined) raw.smoothing = a.smoothing;
         if (a.segmentSeconds !== undefined) raw.segment_seconds = a.segmentSeconds;
         const parallelSegments = checkWholeNumber(a.parallelSegments, "--parallel-segments", 1, 64);
+        if (a.refineLandmarks !== undefined) raw.refine_landmarks = a.refineLandmarks;
         const devices = parseDevices(a.device);
         const threads = checkWholeNumber(a.threads, "--threads", 1, MAX_THREADS);
         let options: FaceMeshOptions;
@@ -102,8 +105,9 @@ async function main(): Promise<void> {
           throw err instanceof OptionError ? new Error(err.as(flagOf(err.option)), { cause: err }) : err;
         }
         const out = streamPath(a.out);
-        assertOutputsDistinct({ input: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": out });
-        await runJob(a.input, out, { options, devices, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads, parallelSegments, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
+        const headPoseOut = a.headPoseOut === undefined ? undefined : streamPath(a.headPoseOut);
+        assertOutputsDistinct({ input: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": out, "--head-pose-out": headPoseOut });
+        await runJob(a.input, out, { options, devices, headPoseOut, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads, parallelSegments, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
     .command(
@@ -152,19 +156,21 @@ async function main(): Promise<void> {
           y
             .positional("input", { type: "string", demandOption: true, describe: "the video or image the stream was made from" })
             .option("stream", { alias: "s", type: "string", demandOption: true, describe: "landmark .stream written by run" })
+            .option("head-pose", { type: "string", describe: "head-pose .stream written by run --head-pose-out: the head's axes at the nose tip" })
             .option("out", { alias: "o", type: "string", demandOption: true, describe: "overlay .mp4 or .png" })
-            .option("draw", { type: "string", default: "mesh,points", describe: "what to draw, comma-separated: mesh (triangle edges), contours (lips, eyes, eyebrows, face oval), points" })
+            .option("draw", { type: "string", default: "mesh,points,irises", describe: "what to draw, comma-separated: mesh (triangle edges), contours (lips, eyes, eyebrows, face oval), points, irises (circles, on --refine-landmarks streams)" })
             .option("mesh-color", { type: "string", default: "green", describe: "mesh edge colour: a name, #rrggbb or r,g,b" })
             .option("contour-color", { type: "string", default: "yellow", describe: "contour colour" })
-            .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" }),
+            .option("point-color", { type: "string", default: "red", describe: "point colour (points and lines grow with the face)" })
+            .option("iris-color", { type: "string", default: "magenta", describe: "iris circle colour" }),
         ),
       async (a) => {
         const { parseColor, parseParts } = await import("./render/overlay_style.js");
-        const style = { parts: parseParts(a.draw), meshColor: parseColor(a.meshColor, "--mesh-color"), contourColor: parseColor(a.contourColor, "--contour-color"), pointColor: parseColor(a.pointColor, "--point-color") };
+        const style = { parts: parseParts(a.draw), meshColor: parseColor(a.meshColor, "--mesh-color"), contourColor: parseColor(a.contourColor, "--contour-color"), pointColor: parseColor(a.pointColor, "--point-color"), irisColor: parseColor(a.irisColor, "--iris-color") };
         const progress = createProgress("render");
         try {
           const { renderOverlay } = await import("./commands/render.js");
-          const frames = await renderOverlay({ input: a.input, stream: a.stream, out: a.out, ...style, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
+          const frames = await renderOverlay({ input: a.input, stream: a.stream, headPose: a.headPose, out: a.out, ...style, tools: { ffmpeg: a.ffmpeg, ffprobe: a.ffprobe }, context: { logger, progress: progress.report, signal: abortOnSignals() } });
           progress.stop();
           console.log(`${path.resolve(a.out)}: ${frames} frames`);
         } finally {
@@ -201,6 +207,7 @@ async function main(): Promise<void> {
 interface RunSettings {
   options: FaceMeshOptions;
   devices: ReturnType<typeof parseDevices>;
+  headPoseOut?: string;
   bbox?: string;
   keypoints?: string;
   force?: boolean;
@@ -218,16 +225,25 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   const tools = { ffmpeg: s.ffmpeg, ffprobe: s.ffprobe };
   const { countingFaces, fewFacesWarning } = await import("./commands/face_count.js");
   const opened = await openInputs({ video: input, bbox: s.bbox, keypoints: s.keypoints, force: s.force }, logger, tools);
-  const mesh = await FaceMesh.create({ devices: s.devices, threads: s.threads, detector: s.detector, onFallback: (m) => logger.warn(m) });
+  const mesh = await FaceMesh.create({
+    devices: s.devices,
+    threads: s.threads,
+    detector: s.detector,
+    refineLandmarks: s.options.refine_landmarks,
+    onFallback: (m) => logger.warn(m),
+  });
   const progress = createProgress("facemesh");
   const context: HookContext = { logger, progress: progress.report, signal: abortOnSignals() };
   try {
     const tally = { rows: 0, faces: 0 };
-    const header = await writeLandmarkStream(out, opened.video, countingFaces(predictRows(mesh, opened, { options: s.options, tools, parallelSegments: s.parallelSegments }, context), tally));
+    const headPose = s.headPoseOut ? { path: s.headPoseOut, noFace: s.options.no_face } : undefined;
+    const rows = countingFaces(predictRows(mesh, opened, { options: s.options, tools, parallelSegments: s.parallelSegments }, context), tally, mesh.rowDim);
+    const header = await writeLandmarkStream(out, opened.video, rows, { points: mesh.pointsPerFace, headPose });
     progress.stop();
     const few = fewFacesWarning(tally.faces, tally.rows, opened.hints ? "bbox" : s.detector);
     if (few) logger.warn(few);
     console.log(`${path.resolve(out)}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz, a face in ${tally.faces} (${mesh.device}, ${opened.hints ? "bbox stream" : `${s.options.tracking ? "video mode" : "static mode"}, ${s.detector}-range detector`})`);
+    if (headPose) console.log(`${path.resolve(headPose.path)}: head pose, ${header.rows} rows`);
   } finally {
     progress.stop();
     await mesh.dispose();

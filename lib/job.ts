@@ -16,7 +16,10 @@ import { smoothRowBatches } from "./calculators/landmarks_smoothing.js";
 import { frameTimes } from "./video/frame_times.js";
 import { DEFAULT_PARALLEL_SEGMENTS, planSegments, segmentedRows, TRACKING_WARMUP_FRAMES, type SegmentStats } from "./segments.js";
 import type { FaceMeshOptions } from "./nova/options.js";
-import { ROW_DIM } from "./types.js";
+import { rowDimFor, type NoFaceValue } from "./rows.js";
+import { NUM_LANDMARKS } from "./types.js";
+import { loadGeometryMetadata } from "./geometry/metadata.js";
+import { HEAD_POSE_DIM, HEAD_POSE_MEDIA_TYPE, writeHeadPoseRow } from "./geometry/head_pose.js";
 
 /** Media type NOVA's renderer recognises (it matches `feature;face;landmarks`). */
 export const LANDMARK_MEDIA_TYPE = "feature;face;landmarks;facemesh";
@@ -153,7 +156,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     signal: context.signal,
     framesDone: (done) => done.forEach((f) => pool.release(f.data)),
   });
-  for await (const batch of options.smoothing === "one_euro" ? smoothed(raw, opened.video, settings, context) : raw) {
+  for await (const batch of options.smoothing === "one_euro" ? smoothed(raw, opened.video, mesh.pointsPerFace, settings, context) : raw) {
     done += batch.count;
     context.progress?.(done, opened.expectedRows);
     yield batch;
@@ -196,26 +199,68 @@ async function splitRows(mesh: FaceMesh, opened: OpenedInputs, settings: Predict
 }
 
 /** The one-euro smoothing stage (lib/calculators/landmarks_smoothing.ts), timed by the frames' presentation timestamps. */
-async function* smoothed(rows: AsyncIterable<RowBatch>, video: VideoInfo, settings: PredictSettings, context: HookContext): AsyncGenerator<RowBatch> {
+async function* smoothed(rows: AsyncIterable<RowBatch>, video: VideoInfo, points: number, settings: PredictSettings, context: HookContext): AsyncGenerator<RowBatch> {
   const times = await frameTimes(video, { ffprobe: settings.tools?.ffprobe, signal: context.signal });
   if (times.source === "index" && !video.isImage) context.logger.warn(`${video.path}: smoothing times the frames as index / ${+video.fps.toFixed(3)} fps: ${times.reason}`);
-  yield* smoothRowBatches(rows, video, times.at);
+  yield* smoothRowBatches(rows, video, times.at, undefined, points);
 }
 
-/** Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. */
-export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>): Promise<SsiHeader> {
-  const writer = await SsiStreamWriter.create(path.resolve(out), {
-    sr: video.isImage ? 1 : video.fps,
-    dim: ROW_DIM,
-    type: "FLOAT",
-    ftype: "BINARY",
-    meta: { type: LANDMARK_MEDIA_TYPE, size: `${video.width}:${video.height}` },
-  });
+/** The optional second output: the head pose per frame (lib/geometry/head_pose.ts). */
+export interface HeadPoseOutput {
+  path: string;
+  /** Values of rows without a pose (as the landmark rows' no_face). */
+  noFace: NoFaceValue;
+}
+
+export interface LandmarkStreamOptions {
+  /** Landmarks per face (FaceMesh.pointsPerFace): 468 (default) or 478 (refine_landmarks). */
+  points?: number;
+  /** Also write the head pose, from the same batches (their `points`). */
+  headPose?: HeadPoseOutput;
+}
+
+/**
+ * Writes the landmark stream atomically: an existing file at `out` is replaced only by a complete stream. `points`
+ * per face sets the row size; 478-point streams (refine_landmarks) say so in the meta's `points` attribute and
+ * keep the media type, so NOVA still draws them. With `headPose`, the head-pose stream too, from the same batches
+ * (the first 468 points of each face): both appear, or neither. In one folder the four files are replaced as one
+ * journaled group (lib/atomic_file.ts), safe against a kill at any step; in two folders the head pose is put in
+ * place first, then the landmarks (a failure in between leaves the new head pose beside the old landmarks).
+ */
+export async function writeLandmarkStream(out: string, video: VideoInfo, rows: AsyncIterable<RowBatch>, options: LandmarkStreamOptions = {}): Promise<SsiHeader> {
+  const { points = NUM_LANDMARKS, headPose } = options;
+  const dim = rowDimFor(points);
+  const sr = video.isImage ? 1 : video.fps;
+  const size = `${video.width}:${video.height}`;
+  const meta: Record<string, string> = { type: LANDMARK_MEDIA_TYPE, size };
+  if (points !== NUM_LANDMARKS) meta.points = String(points);
+  const metadata = headPose ? await loadGeometryMetadata() : null;
+  const writer = await SsiStreamWriter.create(path.resolve(out), { sr, dim, type: "FLOAT", ftype: "BINARY", meta });
+  let poseWriter: SsiStreamWriter | null = null;
   try {
-    for await (const batch of rows) await writer.append(batch.rows);
-    return await writer.commit();
+    if (headPose) {
+      if (path.resolve(headPose.path) === path.resolve(out)) throw new Error(`${headPose.path}: the head-pose output is the landmark output`);
+      poseWriter = await SsiStreamWriter.create(path.resolve(headPose.path), { sr, dim: HEAD_POSE_DIM, type: "FLOAT", ftype: "BINARY", meta: { type: HEAD_POSE_MEDIA_TYPE, size } });
+    }
+    for await (const batch of rows) {
+      await writer.append(batch.rows);
+      if (poseWriter) {
+        if (!batch.points) throw new Error("the pipeline gave no landmarks for the head pose");
+        const poses = new Float32Array(batch.count * HEAD_POSE_DIM);
+        for (let i = 0; i < batch.count; i++) {
+          const score = batch.rows[i * dim + dim - 1]!;
+          writeHeadPoseRow(poses, i * HEAD_POSE_DIM, batch.points[i] ?? null, score, video.width, video.height, metadata!, headPose!.noFace);
+        }
+        await poseWriter.append(poses);
+      }
+    }
+    if (!poseWriter) return await writer.commit();
+    // Landmarks last: their header is the group's commit point (lib/ssi/stream.ts commitTogether).
+    const [, header] = await SsiStreamWriter.commitTogether([poseWriter, writer]);
+    return header!;
   } catch (err) {
     await writer.abort();
+    await poseWriter?.abort();
     throw err;
   }
 }

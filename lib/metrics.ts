@@ -62,6 +62,21 @@ export function meshDistance(ours: ArrayLike<number>, reference: ArrayLike<numbe
   return { meanPx, iodPx, relative: meanPx / iodPx };
 }
 
+/**
+ * Distance of one landmark (e.g. an iris centre, 468 or 473) between two sets, in pixels, divided by the
+ * reference's inter-ocular distance (as meshDistance).
+ */
+export function pointDistance(ours: ArrayLike<number>, reference: ArrayLike<number>, index: number, width: number, height: number): number {
+  const n = Math.min(pointCount(ours, "ours"), pointCount(reference, "reference"));
+  if (!Number.isInteger(index) || index < 0 || index >= n) throw new Error(`pointDistance: landmark ${index} is not in both sets (${n} points)`);
+  const r = 3 * MESH_RIGHT_EYE_OUTER;
+  const l = 3 * MESH_LEFT_EYE_OUTER;
+  const iodPx = dist(reference[r] * width, reference[r + 1] * height, reference[l] * width, reference[l + 1] * height);
+  if (!(iodPx > 0)) throw new Error("pointDistance: reference inter-ocular distance is zero");
+  const i = 3 * index;
+  return dist(ours[i] * width, ours[i + 1] * height, reference[i] * width, reference[i + 1] * height) / iodPx;
+}
+
 /** mp468_to_68.json: for each of the 68 iBUG points, one or two mesh indices (average when two). */
 export type Mesh68Mapping = ReadonlyArray<readonly number[]>;
 

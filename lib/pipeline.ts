@@ -5,7 +5,8 @@
  *   frames ─┬─ bbox row (+ keypoint row | previous landmarks' eye line | BlazeFace's eyes) ─ roiFromBox ─┐
  *           ├─ (video mode) previous frame's landmarks ─ roiFromLandmarks ─────────────────────────────┤
  *           └─ (static mode; video mode without a track) BlazeFace ─ NMS ─ roiFromDetection ───────────┴─
- *           imageToTensor ─ face_landmark ─ sigmoid(flag), projectLandmarks ─ rows (y,x pairs + score)
+ *           imageToTensor ─ face_landmark (or, refineLandmarks, the attention model) ─ sigmoid(flag),
+ *           projectLandmarks ─ rows (y,x pairs + score)
  *
  * The rooms behind it (lib/pipeline/):
  *   scheduler.ts       batches, read-ahead, double buffers, frame hand-back (RunOptions.framesDone)
@@ -25,7 +26,7 @@ import { roiFromDetection } from "./calculators/detection_to_roi.js";
 import { FaceDetector, type DetectorKind } from "./inference/face_detector.js";
 import { LandmarkModel } from "./inference/landmark_model.js";
 import type { Device, SessionSettings, SessionThread } from "./inference/session.js";
-import type { NoFaceValue } from "./rows.js";
+import { rowDimFor, type NoFaceValue } from "./rows.js";
 import { hintRows, type BoxHints } from "./pipeline/box_rois.js";
 import { BatchRunner, needsDetector, pipelineMode, type PipelineMode } from "./pipeline/batch.js";
 import { LandmarkStage } from "./pipeline/landmark_stage.js";
@@ -63,6 +64,11 @@ export interface FaceMeshConfig {
   modelBatch?: number;
   /** The provider's equivalent graph (default on), see inference/cpu_graph.ts. */
   graphRewrite?: boolean;
+  /**
+   * MediaPipe's refine_landmarks: the attention model, 478 points per face (irises 468..477), rows of
+   * 478 * 2 + 1 values. Default false (face_landmark, 468 points).
+   */
+  refineLandmarks?: boolean;
 }
 
 export interface RunOptions {
@@ -132,13 +138,23 @@ export class FaceMesh {
       graphRewrite: config.graphRewrite,
     };
     const halfPixel = config.halfPixel ?? true;
-    const landmarks = await LandmarkModel.load(settings);
+    const landmarks = await LandmarkModel.load(settings, config.refineLandmarks ? "face_landmark_with_attention" : "face_landmark");
     // Once a device is chosen for the landmark model, the detector uses the same one.
     return new FaceMesh(new LandmarkStage(landmarks, halfPixel), { ...settings, devices: [landmarks.device] }, config.detector ?? "short", halfPixel);
   }
 
   get device(): Device {
     return this.stage.device;
+  }
+
+  /** Landmarks per face: 468, or 478 with refineLandmarks. */
+  get pointsPerFace(): number {
+    return this.stage.numLandmarks;
+  }
+
+  /** Values per output row: a y,x pair per landmark, then the score. */
+  get rowDim(): number {
+    return rowDimFor(this.stage.numLandmarks);
   }
 
   /** The detector is loaded on first use: bbox-stream jobs never need it. */

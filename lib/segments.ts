@@ -22,7 +22,6 @@ import type { FrameTimes } from "./video/frame_times.js";
 import { FramePool } from "./video/frame_pool.js";
 import type { VideoInfo } from "./video/probe.js";
 import { decodeSegment, segmentFrames, splitFrames, type FrameRange } from "./video/segment.js";
-import { ROW_DIM } from "./types.js";
 import { normalizeRadians } from "./calculators/rect_transformation.js";
 
 /**
@@ -195,7 +194,8 @@ export async function* segmentedRows(
       try {
         for await (const batch of segmentRows(mesh, { ...inputs, run: { ...inputs.run, batchSize } }, segment, joined, queue.states)) {
           if (stopped || queue.dropped) break;
-          queue.batches.push(batch);
+          // Held past the next batch: the landmarks' views of the pipeline's buffers are copied (RowBatch.points).
+          queue.batches.push(batch.points ? { ...batch, points: batch.points.map((p) => (p ? p.slice() : null)) } : batch);
           notify();
         }
       } catch (error) {
@@ -269,7 +269,7 @@ export async function* segmentedRows(
             const first = original.batches[0];
             if (first && first.firstFrame < after) {
               const skip = after - first.firstFrame;
-              original.batches[0] = { rows: first.rows.subarray(skip * ROW_DIM), count: first.count - skip, firstFrame: after };
+              original.batches[0] = { rows: first.rows.subarray(skip * mesh.rowDim), count: first.count - skip, firstFrame: after, points: first.points?.slice(skip) };
             }
           }
         }

@@ -40,7 +40,7 @@ export interface Detection {
 
 /** Landmarks of one face. */
 export interface FaceLandmarks {
-  /** NUM_LANDMARKS * 3 values (x, y, z): x, y normalized to image width/height, z scaled like x (MediaPipe's NormalizedLandmark). */
+  /** NUM_LANDMARKS * 3 values (478 * 3 with refineLandmarks) (x, y, z): x, y normalized to image width/height, z scaled like x (MediaPipe's NormalizedLandmark). */
   points: Float32Array;
   /** Face-presence probability: sigmoid of the model's face-flag logit. */
   score: number;

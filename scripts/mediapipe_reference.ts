@@ -10,7 +10,14 @@
  * Results are cached under .cache/mediapipe/<dataset>/<name>.<mode>.json, keyed by the input file's sha256,
  * the decoder and the mode; the per-frame ms of MediaPipe's graph is kept for the benchmark.
  *
- * CLI (produces all references): node dist/scripts/mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--force]
+ * With refine, MediaPipe's refine_landmarks (the attention model, 478 landmarks) is on; those references are cached
+ * next to the others as <name>.<mode>.refine.json.
+ *
+ * The geometry variant (ReferenceOptions.geometry, CLI --geometry) runs the graph with enableFaceGeometry and
+ * also keeps MediaPipe's pose transform matrix per frame; it has its own cache file,
+ * <name>.<mode>.geometry.json, since the graph differs.
+ *
+ * CLI (produces all references): node dist/scripts/mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--refine] [--geometry] [--force]
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -22,6 +29,7 @@ import { fileURLToPath } from "node:url";
 import { crc32, deflateSync } from "node:zlib";
 import type { RgbImage } from "../lib/types.js";
 import { NUM_LANDMARKS } from "../lib/types.js";
+import { REFINED_POINTS } from "../lib/inference/refinement.js";
 import { decodeFrames } from "../lib/video/decode.js";
 import { probeVideo } from "../lib/video/probe.js";
 
@@ -65,8 +73,10 @@ export interface MpFrame {
   /** MediaPipe's graph time for this frame (faceMesh.send() to onResults), ms. */
   ms: number;
   numFaces: number;
-  /** 468 x, y, z (normalized), first face; null when MediaPipe found none. */
+  /** 468 (478 with refine) x, y, z (normalized), first face; null when MediaPipe found none. */
   landmarks: Float32Array | null;
+  /** Geometry variant only: the first face's 4x4 pose transform matrix, column-major; null without a face. */
+  pose?: Float64Array | null;
 }
 
 export interface MpReference {
@@ -100,13 +110,31 @@ interface CacheFile {
   inputSha256: string;
   pixelsSha256: string;
   harness: HarnessMeta;
-  frames: Array<{ width: number; height: number; ms: number; numFaces: number; landmarks: number[] | null }>;
+  frames: Array<{ width: number; height: number; ms: number; numFaces: number; landmarks: number[] | null; pose?: number[] | null }>;
 }
 
 /** What the harness's run.js writes. */
 interface HarnessOutput {
   meta: { version: string; chromium: string | null; options: unknown; init_ms: number; cold_first_ms: number; host: unknown };
-  frames: Array<{ file: string; width: number; height: number; ms: number; num_faces: number; landmarks: number[][] | null }>;
+  frames: Array<{
+    file: string;
+    width: number;
+    height: number;
+    ms: number;
+    num_faces: number;
+    landmarks: number[][] | null;
+    /** With enableFaceGeometry: per face, MediaPipe's MatrixData (layout 0 = column-major, 1 = row-major). */
+    geometry?: Array<{ rows: number; cols: number; layout: number | null; packed: number[] }>;
+  }>;
+}
+
+/** The first face's pose matrix as 16 column-major values, or null (no face, or no geometry for it). */
+function poseOf(f: HarnessOutput["frames"][number]): number[] | null {
+  const g = f.geometry?.[0];
+  if (!g) return null;
+  if (g.rows !== 4 || g.cols !== 4 || g.packed.length !== 16) throw new Error(`MediaPipe harness: ${f.file}: pose matrix is ${g.rows}x${g.cols} (${g.packed.length} values)`);
+  if (g.layout === 1) return Array.from({ length: 16 }, (_, k) => g.packed[(k % 4) * 4 + Math.floor(k / 4)]!);
+  return g.packed;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -244,8 +272,9 @@ async function ensureHarness(log: (m: string) => void): Promise<string> {
   return runJs;
 }
 
-function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode, log: (m: string) => void): Promise<void> {
-  const args = [runJs, "--frames", framesDir, "--out", out, "--opts", JSON.stringify(HARNESS_OPTIONS), "--mode", mode, "--warmup", String(HARNESS_WARMUP), "--chromium", CHROMIUM];
+function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode, variant: Variant, log: (m: string) => void): Promise<void> {
+  const opts = { ...HARNESS_OPTIONS, ...(variant.refine ? { refineLandmarks: true } : {}), ...(variant.geometry ? { enableFaceGeometry: true } : {}) };
+  const args = [runJs, "--frames", framesDir, "--out", out, "--opts", JSON.stringify(opts), "--mode", mode, "--warmup", String(HARNESS_WARMUP), "--chromium", CHROMIUM];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], cwd: path.dirname(runJs) });
     let tail = "";
@@ -267,8 +296,8 @@ function runHarness(runJs: string, framesDir: string, out: string, mode: MpMode,
 // ---------------------------------------------------------------------------------------------------------------
 // Cache.
 
-export function cachePath(s: InputSpec, mode: MpMode): string {
-  return path.join(CACHE_DIR, s.dataset, `${s.name}.${mode}.json`);
+export function cachePath(s: InputSpec, mode: MpMode, variant: Variant = {}): string {
+  return path.join(CACHE_DIR, s.dataset, `${s.name}.${mode}${variant.refine ? ".refine" : ""}${variant.geometry ? ".geometry" : ""}.json`);
 }
 
 function fromCache(c: CacheFile, s: InputSpec): MpReference {
@@ -278,12 +307,16 @@ function fromCache(c: CacheFile, s: InputSpec): MpReference {
     inputSha256: c.inputSha256,
     pixelsSha256: c.pixelsSha256,
     harness: c.harness,
-    frames: c.frames.map((f) => ({ ...f, landmarks: f.landmarks ? Float32Array.from(f.landmarks) : null })),
+    frames: c.frames.map(({ pose, ...f }) => ({
+      ...f,
+      landmarks: f.landmarks ? Float32Array.from(f.landmarks) : null,
+      ...(pose !== undefined ? { pose: pose ? Float64Array.from(pose) : null } : {}),
+    })),
   };
 }
 
-async function readCache(s: InputSpec, mode: MpMode, inputSha256: string): Promise<MpReference | null> {
-  const file = cachePath(s, mode);
+async function readCache(s: InputSpec, mode: MpMode, inputSha256: string, variant: Variant = {}): Promise<MpReference | null> {
+  const file = cachePath(s, mode, variant);
   if (!existsSync(file)) return null;
   let c: CacheFile;
   try {
@@ -303,7 +336,15 @@ async function writeAtomic(file: string, text: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // The driver.
 
-export interface ReferenceOptions {
+/** Which graph: MediaPipe's refine_landmarks, enableFaceGeometry (each its own cache file). */
+export interface Variant {
+  /** MediaPipe's refine_landmarks (478 landmarks). */
+  refine?: boolean;
+  /** enableFaceGeometry: the pose matrix per frame too. */
+  geometry?: boolean;
+}
+
+export interface ReferenceOptions extends Variant {
   /** Recompute even when the cache is valid. */
   force?: boolean;
   log?: (message: string) => void;
@@ -321,7 +362,7 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
   for (const [index, s] of specs.entries()) {
     if (!existsSync(s.file)) throw new Error(`${s.file}: input file not found`);
     const sha = await sha256File(s.file);
-    const cached = options.force ? null : await readCache(s, mode, sha);
+    const cached = options.force ? null : await readCache(s, mode, sha, options);
     results.push(cached);
     if (!cached) stale.push({ index, sha });
   }
@@ -329,7 +370,7 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
     const runJs = await ensureHarness(log);
     const groups = mode === "flush" ? [stale] : stale.map((x) => [x]);
     for (const group of groups) {
-      for (const [k, r] of (await runGroup(runJs, group.map((g) => specs[g.index]), group.map((g) => g.sha), mode, log)).entries()) {
+      for (const [k, r] of (await runGroup(runJs, group.map((g) => specs[g.index]), group.map((g) => g.sha), mode, options, log)).entries()) {
         results[group[k].index] = r;
       }
     }
@@ -338,9 +379,9 @@ export async function mediapipeReferences(specs: readonly InputSpec[], mode: MpM
 }
 
 /** The cached reference when one is valid for the input as it is now, else null (never runs the harness). */
-export async function cachedReference(s: InputSpec, mode: MpMode): Promise<MpReference | null> {
+export async function cachedReference(s: InputSpec, mode: MpMode, variant: Variant = {}): Promise<MpReference | null> {
   if (!existsSync(s.file)) return null;
-  return readCache(s, mode, await sha256File(s.file));
+  return readCache(s, mode, await sha256File(s.file), variant);
 }
 
 export async function mediapipeReference(s: InputSpec, mode: MpMode, options: ReferenceOptions = {}): Promise<MpReference> {
@@ -348,7 +389,9 @@ export async function mediapipeReference(s: InputSpec, mode: MpMode, options: Re
 }
 
 /** Decodes the inputs into one PNG folder (input k's frame j = k-<j>.png, so order is preserved), runs the harness once, splits the result. */
-async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode: MpMode, log: (m: string) => void): Promise<MpReference[]> {
+async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode: MpMode, variant: Variant, log: (m: string) => void): Promise<MpReference[]> {
+  const refine = variant.refine ?? false;
+  const geometry = variant.geometry ?? false;
   await mkdir(CACHE_DIR, { recursive: true });
   const work = await mkdtemp(path.join(CACHE_DIR, ".work-"));
   try {
@@ -369,9 +412,9 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
       pixelHashes.push(hash.digest());
     }
     const total = counts.reduce((a, b) => a + b, 0);
-    log(`MediaPipe (${mode}): ${specs.length === 1 ? path.relative(SHARED_DATA, specs[0].file) : `${specs.length} inputs`}, ${total} frames`);
+    log(`MediaPipe (${mode}${refine ? ", refine" : ""}${geometry ? ", geometry" : ""}): ${specs.length === 1 ? path.relative(SHARED_DATA, specs[0].file) : `${specs.length} inputs`}, ${total} frames`);
     const out = path.join(work, "out.json");
-    await runHarness(runJs, framesDir, out, mode, log);
+    await runHarness(runJs, framesDir, out, mode, variant, log);
     const result = JSON.parse(await readFile(out, "utf8")) as HarnessOutput;
     if (result.frames.length !== total) throw new Error(`MediaPipe harness returned ${result.frames.length} frames for ${total} PNGs in ${framesDir}`);
     const harness: HarnessMeta = {
@@ -389,7 +432,8 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
       offset += counts[k];
       for (const f of frames) {
         if (!f.file.startsWith(`${String(k).padStart(4, "0")}-`)) throw new Error(`MediaPipe harness frame order: ${f.file} is not from input ${k}`);
-        if (f.landmarks && f.landmarks.length !== NUM_LANDMARKS) throw new Error(`MediaPipe harness: ${f.file} has ${f.landmarks.length} landmarks`);
+        const want = refine ? REFINED_POINTS : NUM_LANDMARKS;
+        if (f.landmarks && f.landmarks.length !== want) throw new Error(`MediaPipe harness: ${f.file} has ${f.landmarks.length} landmarks, expected ${want}`);
       }
       const cache: CacheFile = {
         format: CACHE_FORMAT,
@@ -402,9 +446,16 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
         inputSha256: shas[k],
         pixelsSha256: pixelHashes[k],
         harness,
-        frames: frames.map((f) => ({ width: f.width, height: f.height, ms: f.ms, numFaces: f.num_faces, landmarks: f.landmarks ? f.landmarks.flat() : null })),
+        frames: frames.map((f) => ({
+          width: f.width,
+          height: f.height,
+          ms: f.ms,
+          numFaces: f.num_faces,
+          landmarks: f.landmarks ? f.landmarks.flat() : null,
+          ...(geometry ? { pose: poseOf(f) } : {}),
+        })),
       };
-      await writeAtomic(cachePath(s, mode), JSON.stringify(cache));
+      await writeAtomic(cachePath(s, mode, variant), JSON.stringify(cache));
       refs.push(fromCache(cache, s));
     }
     return refs;
@@ -416,10 +467,12 @@ async function runGroup(runJs: string, specs: InputSpec[], shas: string[], mode:
 // ---------------------------------------------------------------------------------------------------------------
 // CLI
 
-function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force: boolean } {
+function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force: boolean; refine: boolean; geometry: boolean } {
   let modes: MpMode[] = ["flush", "none"];
   let only: string | null = null;
   let force = false;
+  let refine = false;
+  let geometry = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--mode") {
@@ -429,20 +482,22 @@ function parseCli(argv: string[]): { modes: MpMode[]; only: string | null; force
       else throw new Error(`--mode must be flush, none or all (got ${m})`);
     } else if (a === "--only") only = argv[++i] ?? null;
     else if (a === "--force") force = true;
-    else throw new Error(`unknown argument ${a}; usage: mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--force]`);
+    else if (a === "--refine") refine = true;
+    else if (a === "--geometry") geometry = true;
+    else throw new Error(`unknown argument ${a}; usage: mediapipe_reference.js [--mode flush|none|all] [--only SUBSTR] [--refine] [--geometry] [--force]`);
   }
-  return { modes, only, force };
+  return { modes, only, force, refine, geometry };
 }
 
 async function main(): Promise<void> {
-  const { modes, only, force } = parseCli(process.argv.slice(2));
+  const { modes, only, force, refine, geometry } = parseCli(process.argv.slice(2));
   let specs = await parityInputs();
   if (only) specs = specs.filter((s) => `${s.dataset}/${s.name}`.includes(only));
   for (const mode of modes) {
     // Tracking mode only means something for videos.
     const chosen = mode === "none" ? specs.filter((s) => s.kind === "video") : specs;
     if (chosen.length === 0) continue;
-    const refs = await mediapipeReferences(chosen, mode, { force });
+    const refs = await mediapipeReferences(chosen, mode, { force, refine, geometry });
     for (const r of refs) {
       const ms = r.frames.map((f) => f.ms).sort((a, b) => a - b);
       const found = r.frames.filter((f) => f.landmarks).length;

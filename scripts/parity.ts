@@ -16,7 +16,11 @@
  * MediaPipe's landmarks come from scripts/mediapipe_reference.ts (cached; computing them needs Chromium).
  * Writes .cache/parity/results.json (per group and per frame) and prints markdown tables.
  *
- * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--mode static|video|all]
+ * --refine: MediaPipe's refine_landmarks on both sides (478 points; MediaPipe's references from
+ * `mediapipe_reference.js --refine`, static and video mode), plus the iris centres' (468, 473) distance / IOD
+ * (target: median <= 0.5%); no legacy baseline.
+ *
+ * Usage: node dist/scripts/parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--mode static|video|all] [--refine]
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
@@ -29,6 +33,7 @@ import {
   agreementRate,
   meshDistance,
   meshTo68,
+  pointDistance,
   nearestFace,
   nme68,
   parseMesh68Mapping,
@@ -52,7 +57,7 @@ import {
 } from "./mediapipe_reference.js";
 
 export const TARGETS = { median: 0.005, p95: 0.02, agreement: 0.98 } as const;
-const RESULTS_FILE = path.join(PROJECT_ROOT, ".cache/parity/results.json");
+const resultsFile = (refine: boolean): string => path.join(PROJECT_ROOT, `.cache/parity/results${refine ? "_refine" : ""}.json`);
 
 type HalfPixelSetting = boolean | undefined;
 
@@ -62,10 +67,11 @@ interface Cli {
   legacy: boolean;
   static: boolean;
   video: boolean;
+  refine: boolean;
 }
 
 function parseCli(argv: string[]): Cli {
-  const cli: Cli = { only: null, halfPixel: [undefined], legacy: true, static: true, video: true };
+  const cli: Cli = { only: null, halfPixel: [undefined], legacy: true, static: true, video: true, refine: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--only") cli.only = argv[++i] ?? null;
@@ -76,14 +82,17 @@ function parseCli(argv: string[]): Cli {
       cli.video = m !== "static";
     }
     else if (a === "--no-legacy") cli.legacy = false;
+    else if (a === "--refine") cli.refine = true;
     else if (a === "--half-pixel") {
       cli.halfPixel = (argv[++i] ?? "").split(",").map((v) => {
         if (v === "default") return undefined;
         if (v === "true" || v === "false") return v === "true";
         throw new Error(`--half-pixel takes default, true or false (comma-separated), got "${v}"`);
       });
-    } else throw new Error(`unknown argument ${a}; usage: parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--mode static|video|all]`);
+    } else throw new Error(`unknown argument ${a}; usage: parity.js [--only SUBSTR] [--half-pixel default|true|false[,...]] [--no-legacy] [--mode static|video|all] [--refine]`);
   }
+  // The legacy recipe gives 468 points only.
+  if (cli.refine) cli.legacy = false;
   return cli;
 }
 
@@ -271,15 +280,15 @@ async function main(): Promise<number> {
   if (specs.length === 0) throw new Error(`--only ${cli.only}: no input matches`);
   let code = 0;
   if (cli.static) code = Math.max(code, await staticParity(cli, specs));
-  if (cli.video) code = Math.max(code, await videoParity(specs.filter((s) => s.kind === "video")));
+  if (cli.video) code = Math.max(code, await videoParity(specs.filter((s) => s.kind === "video"), cli.refine));
   return code;
 }
 
 /** Our video mode against MediaPipe's, per video: prints a table, writes .cache/parity/video.json; 1 when a target is missed. */
-async function videoParity(specs: InputSpec[]): Promise<number> {
+async function videoParity(specs: InputSpec[], refine: boolean): Promise<number> {
   if (specs.length === 0) return 0;
-  const refs = await mediapipeReferences(specs, "none");
-  const mesh = await FaceMesh.create();
+  const refs = await mediapipeReferences(specs, "none", { refine });
+  const mesh = await FaceMesh.create({ refineLandmarks: refine });
   const rows: Array<{ group: string; summary: ParitySummary; pass: boolean }> = [];
   try {
     for (const [k, s] of specs.entries()) {
@@ -293,26 +302,30 @@ async function videoParity(specs: InputSpec[]): Promise<number> {
       }
       const { rows: ours, count } = await videoModeRows(mesh, hashed());
       if (count !== ref.frames.length) throw new Error(`${s.file}: decoded ${count} frames, MediaPipe's video-mode reference has ${ref.frames.length}`);
-      if (hash.digest() !== ref.pixelsSha256) throw new Error(`${s.file}: decoded pixels differ from those MediaPipe saw; rerun mediapipe_reference.js --force --mode none --only ${s.dataset}/${s.name}`);
-      const summary = summarizeParity(ref.frames.map((f, i) => compareFrame(ours, i, f.landmarks, f.width, f.height)));
-      rows.push({ group: groupOf(s), summary, pass: judge(summary.rel, summary.agreement) });
+      if (hash.digest() !== ref.pixelsSha256) throw new Error(`${s.file}: decoded pixels differ from those MediaPipe saw; rerun mediapipe_reference.js --force --mode none${refine ? " --refine" : ""} --only ${s.dataset}/${s.name}`);
+      const summary = summarizeParity(ref.frames.map((f, i) => compareFrame(ours, i, f.landmarks, f.width, f.height, mesh.pointsPerFace)));
+      const irisOk = !summary.iris || summary.iris.n === 0 || summary.iris.median <= TARGETS.median;
+      rows.push({ group: groupOf(s), summary, pass: judge(summary.rel, summary.agreement) && irisOk });
       process.stderr.write(`video mode ${groupOf(s)}: ${count} frames\n`);
     }
   } finally {
     await mesh.dispose();
   }
   const lines = [
-    "### Parity with MediaPipe (video mode: no bbox stream, tracking)",
+    `### Parity with MediaPipe (video mode: no bbox stream, tracking${refine ? "; refine_landmarks, 478 points" : ""})`,
     "",
-    `Our video mode against MediaPipe's (its harness's warm-up calls on frame 0 fed first, as it did); targets: median <= ${pct(TARGETS.median)}, p95 <= ${pct(TARGETS.p95)}, agreement >= ${pct(TARGETS.agreement)}.`,
+    `Our video mode against MediaPipe's (its harness's warm-up calls on frame 0 fed first, as it did); targets: median <= ${pct(TARGETS.median)}, p95 <= ${pct(TARGETS.p95)}, agreement >= ${pct(TARGETS.agreement)}${refine ? `, iris centres (468, 473) median <= ${pct(TARGETS.median)}` : ""}.`,
     "",
-    "| video | frames | MP faces | our faces | agree | median | p95 | max | target |",
-    "|---|---|---|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.group} | ${r.summary.frames} | ${r.summary.mpFaces} | ${r.summary.ourFaces} | ${pct(r.summary.agreement)} | ${pct3(r.summary.rel.median)} | ${pct3(r.summary.rel.p95)} | ${pct3(r.summary.rel.max)} | ${r.pass ? "ok" : "**MISSED**"} |`),
+    `| video | frames | MP faces | our faces | agree | median | p95 | max |${refine ? " iris median | iris p95 |" : ""} target |`,
+    `|---|---|---|---|---|---|---|---|${refine ? "---|---|" : ""}---|`,
+    ...rows.map(
+      (r) =>
+        `| ${r.group} | ${r.summary.frames} | ${r.summary.mpFaces} | ${r.summary.ourFaces} | ${pct(r.summary.agreement)} | ${pct3(r.summary.rel.median)} | ${pct3(r.summary.rel.p95)} | ${pct3(r.summary.rel.max)} |${refine ? ` ${pct3(r.summary.iris?.median ?? NaN)} | ${pct3(r.summary.iris?.p95 ?? NaN)} |` : ""} ${r.pass ? "ok" : "**MISSED**"} |`,
+    ),
     "",
   ];
   console.log(lines.join("\n"));
-  const file = path.join(path.dirname(RESULTS_FILE), "video.json");
+  const file = path.join(path.dirname(resultsFile(false)), `video${refine ? "_refine" : ""}.json`);
   await mkdir(path.dirname(file), { recursive: true });
   await writeFileAtomic(file, JSON.stringify({ date: new Date().toISOString(), targets: TARGETS, videos: rows }, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
   const missed = rows.filter((r) => !r.pass).map((r) => r.group);
@@ -321,10 +334,10 @@ async function videoParity(specs: InputSpec[]): Promise<number> {
 }
 
 async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
-  const refs = await mediapipeReferences(specs, "flush");
+  const refs = await mediapipeReferences(specs, "flush", { refine: cli.refine });
   const tracking = new Map<string, number[]>();
   for (const s of specs.filter((x) => x.kind === "video")) {
-    const r = await cachedReference(s, "none");
+    const r = await cachedReference(s, "none", { refine: cli.refine });
     if (r) tracking.set(groupOf(s), r.frames.map((f) => f.ms));
   }
 
@@ -333,7 +346,11 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
   const gt = JSON.parse(await readFile(gtFile, "utf8")) as GtFile;
   const mapping = parseMesh68Mapping(JSON.parse(await readFile(mappingFile, "utf8")), mappingFile);
 
-  const pipelines = await Promise.all(cli.halfPixel.map((halfPixel) => FaceMesh.create(halfPixel === undefined ? {} : { halfPixel })));
+  const pipelines = await Promise.all(
+    cli.halfPixel.map((halfPixel) => FaceMesh.create({ ...(halfPixel === undefined ? {} : { halfPixel }), refineLandmarks: cli.refine })),
+  );
+  /** --refine: iris centre distances / IOD of the first configuration (468 and 473 of each compared frame). */
+  const iris: number[] = [];
   const configNames = cli.halfPixel.map(configName);
   const legacy = cli.legacy ? await LegacyRecipe.create() : null;
   const methods = [...configNames, "MediaPipe", ...(legacy ? ["legacy"] : [])];
@@ -357,6 +374,7 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
         const ours: Array<FaceLandmarks | null> = [];
         for (const fm of pipelines) ours.push(await fm.estimateStatic(img));
         const legacyResult = legacy ? await runLegacy(legacy, pipelines[0], img) : null;
+        if (cli.refine && ours[0] && mp) iris.push(pointDistance(ours[0].points, mp, 468, img.width, img.height), pointDistance(ours[0].points, mp, 473, img.width, img.height));
         records.push({
           group,
           input,
@@ -401,10 +419,15 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
       out.push("legacy = the original Python module's recipe (scripts/legacy_recipe.ts) on our detector's box and the same ONNX weights, its v/127-1 input defect reproduced.", "");
     }
   });
+  const irisSummary = cli.refine ? summarize(iris) : null;
+  if (irisSummary) {
+    out.push(`### Iris centres (468, 473), ${configNames[0]}: distance / IOD median ${pct3(irisSummary.median)}, p95 ${pct3(irisSummary.p95)}, max ${pct3(irisSummary.max)} over ${irisSummary.n} points (target: median <= 0.5%)`, "");
+  }
   out.push("### 68-point ground truth (NME, IOD = outer eye corners 36-45)", "", gtTable(gtRows), "");
   out.push("### MediaPipe's own time per frame (ms, Chromium WASM, CPU inference)", "", timingTable(results), "");
   console.log(out.join("\n"));
 
+  const RESULTS_FILE = resultsFile(cli.refine);
   await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
   await writeFileAtomic(
     RESULTS_FILE,
@@ -413,6 +436,8 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
         date: new Date().toISOString(),
         targets: TARGETS,
         configs: cli.halfPixel.map((h, c) => ({ name: configNames[c], halfPixel: h ?? "default" })),
+        refine: cli.refine,
+        iris: irisSummary,
         mediapipe: refs[0]?.harness ?? null,
         groups: results,
         groundTruth: gtRows,
@@ -425,6 +450,7 @@ async function staticParity(cli: Cli, specs: InputSpec[]): Promise<number> {
   console.error(`wrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
 
   const missed = results.filter((g) => !g.configs[0].pass).map((g) => g.group);
+  if (irisSummary && !(irisSummary.median <= 0.005)) missed.push("iris centres");
   if (missed.length) {
     console.error(`parity targets missed (${configNames[0]}): ${missed.join(", ")}`);
     return 1;

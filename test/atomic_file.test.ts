@@ -208,3 +208,73 @@ test("writeFileAtomic replaces whole files and keeps the cause of a failure", as
   mkdirSync(path.join(dir, "d"));
   await assert.rejects(writeFileAtomic(path.join(dir, "d"), "x"), /is a folder/);
 });
+
+/** Writes NEW to both streams through one faulty fs and commits them together (the landmark + head-pose case). */
+async function writeBothWith(first: string, second: string, fs: AtomicFs): Promise<void> {
+  const writers: SsiStreamWriter[] = [];
+  try {
+    for (const f of [first, second]) writers.push(await SsiStreamWriter.create(f, OPTIONS, { fs }));
+    for (const w of writers) await w.append(NEW);
+  } catch (err) {
+    for (const w of writers) await w.abort();
+    throw err;
+  }
+  await SsiStreamWriter.commitTogether(writers);
+}
+
+for (const mode of ["error", "kill"] as const) {
+  test(`two streams of one folder committed together (SsiStreamWriter.commitTogether): a${mode === "kill" ? " kill" : "n error"} at every step leaves both old or both new`, async (t) => {
+    let steps = 0;
+    const seen: string[] = [];
+    for (let failAt = 1; ; failAt++) {
+      const dir = tmpDir(t);
+      const pose = path.join(dir, "p.stream");
+      const mesh = path.join(dir, "x.stream");
+      await writeSsiStream(pose, OPTIONS, OLD);
+      await writeSsiStream(mesh, OPTIONS, OLD);
+      const { fs, failed: failedOp } = faultyFs(failAt, mode);
+      let failed = false;
+      try {
+        await writeBothWith(pose, mesh, fs);
+      } catch {
+        failed = true;
+      }
+      if (!failed) {
+        assert.deepEqual([await which(pose), await which(mesh)], ["new", "new"]);
+        steps = failAt - 1;
+        break;
+      }
+      if (mode === "kill") await sweepStale(dir, { alive: () => false });
+      const states = [await which(pose), await which(mesh)];
+      assert.ok(states[0] === states[1] && ["old", "new"].includes(states[0]!), `failure at step ${failAt} (${failedOp()}): head pose ${states[0]}, landmarks ${states[1]}`);
+      seen.push(`${failedOp()} -> ${states[0]}`);
+      const files = mode === "kill" ? readdirSync(dir) : readdirSync(dir).filter((n) => !n.startsWith("."));
+      assert.deepEqual(files.sort(), ["p.stream", "p.stream~", "x.stream", "x.stream~"], `leftovers after step ${failAt}`);
+      assert.ok(failAt < 200, "the commit never succeeded");
+    }
+    t.diagnostic(`${steps} file operations, each failed once: ${seen.join("; ")}`);
+    assert.ok(steps >= 16, `only ${steps} steps were exercised`);
+    assert.ok(seen.some((s) => s.endsWith("-> new")) || mode === "error", "a kill after the commit point rolls forward");
+  });
+}
+
+test("commitTogether across two folders: each stream is replaced whole, the last one given last", async (t) => {
+  const dir = tmpDir(t);
+  mkdirSync(path.join(dir, "a"));
+  mkdirSync(path.join(dir, "b"));
+  const pose = path.join(dir, "a", "p.stream");
+  const mesh = path.join(dir, "b", "x.stream");
+  const writers = [await SsiStreamWriter.create(pose, OPTIONS), await SsiStreamWriter.create(mesh, OPTIONS)];
+  for (const w of writers) await w.append(NEW);
+  const headers = await SsiStreamWriter.commitTogether(writers);
+  assert.deepEqual(headers.map((h) => h.rows), [5, 5]);
+  assert.deepEqual([await which(pose), await which(mesh)], ["new", "new"]);
+  // A failing prepare (the second stream's data cannot be written: step 2, after its temp file was opened) leaves
+  // both as they were, and no temp file.
+  const { fs } = faultyFs(2, "error");
+  const again = [await SsiStreamWriter.create(pose, OPTIONS), await SsiStreamWriter.create(mesh, OPTIONS, { fs })];
+  for (const w of again) await w.append(OLD);
+  await assert.rejects(SsiStreamWriter.commitTogether(again), /x\.stream.*injected failure/);
+  assert.deepEqual([await which(pose), await which(mesh)], ["new", "new"]);
+  assert.deepEqual([...readdirSync(path.join(dir, "a")), ...readdirSync(path.join(dir, "b"))].sort(), ["p.stream", "p.stream~", "x.stream", "x.stream~"]);
+});

@@ -201,3 +201,58 @@ test("the stage: batches keep their shape, rows are new arrays, time comes from 
   assert.deepEqual(inputs[1]!.rows, batch(2, 3).rows, "input rows untouched");
   assert.deepEqual(inputs[0]!.rows, batch(0, 2).rows, "input rows untouched");
 });
+
+test("478-point rows (refine_landmarks): the irises are smoothed like the mesh; a batch's points get the smoothed x, y and keep z", async () => {
+  const w = 320;
+  const h = 240;
+  const POINTS = 478;
+  const DIM = POINTS * 2 + 1;
+  // The mesh of faceRow, then ten iris points inside its box (the face size is the mesh's).
+  const row478 = (dx: number, dy: number): Float32Array => {
+    const r = new Float32Array(DIM);
+    r.set(faceRow(w, h, dx, dy).subarray(0, ROW_DIM - 1));
+    for (let i = NUM_LANDMARKS; i < POINTS; i++) {
+      r[2 * i] = (120 + (i - NUM_LANDMARKS) + dy) / h;
+      r[2 * i + 1] = (230 + 2 * (i - NUM_LANDMARKS) + dx) / w;
+    }
+    r[DIM - 1] = 0.9;
+    return r;
+  };
+  const rows = [row478(0, 0), row478(5, -2)];
+  const points = rows.map((r, k) => {
+    const p = new Float32Array(POINTS * 3);
+    for (let i = 0; i < POINTS; i++) [p[3 * i], p[3 * i + 1], p[3 * i + 2]] = [r[2 * i + 1]!, r[2 * i]!, 0.01 * i + k];
+    return p;
+  });
+  const data = new Float32Array(2 * DIM);
+  rows.forEach((r, i) => data.set(r, i * DIM));
+  async function* source() {
+    yield { rows: data, count: 2, firstFrame: 0, points: [points[0]!, points[1]!] as Array<Float32Array | null> };
+  }
+  const got = [];
+  for await (const b of smoothRowBatches(source(), { width: w, height: h }, (i) => i / 25, FACE_LANDMARKER_ONE_EURO, POINTS)) got.push(b);
+  assert.equal(got.length, 1);
+  const b = got[0]!;
+  assert.equal(b.rows.length, 2 * DIM);
+  // Against RowSmoother with 478 points, row by row; the second row moved (5, -2) px and is smoothed, irises included.
+  const ref = new RowSmoother(w, h, FACE_LANDMARKER_ONE_EURO, POINTS);
+  const out = new Float32Array(DIM);
+  ref.apply(0, rows[0]!, 0, out, 0);
+  assert.deepEqual(b.rows.subarray(0, DIM), out);
+  ref.apply(1 / 25, rows[1]!, 0, out, 0);
+  assert.deepEqual(b.rows.subarray(DIM), out);
+  const ax = alpha(0.05 + 80 * Math.abs(alpha(1, 25) * ((5 / ((100 + 85) / 2)) * 25)), 25);
+  close(b.rows[DIM + 2 * 473 + 1]! * w, 230 + 2 * 5 + ax * 5, 2e-4, "x of iris centre 473");
+  // Points: x, y from the smoothed row, z as the pipeline gave it; the pipeline's arrays untouched.
+  const p1 = b.points![1]!;
+  for (const i of [0, 200, 468, 477]) {
+    assert.equal(p1[3 * i], b.rows[DIM + 2 * i + 1], `x of ${i}`);
+    assert.equal(p1[3 * i + 1], b.rows[DIM + 2 * i], `y of ${i}`);
+    assert.equal(p1[3 * i + 2], points[1]![3 * i + 2], `z of ${i}`);
+  }
+  assert.notEqual(p1, points[1], "a copy");
+  assert.equal(points[1]![3 * 473], rows[1]![2 * 473 + 1], "the pipeline's points keep the raw x");
+  await assert.rejects(async () => {
+    for await (const _ of smoothRowBatches(source(), { width: w, height: h }, (i) => i / 25)) void _;
+  }, /1914 values for 2 rows of 468 landmarks \(937 each\)/);
+});

@@ -44,13 +44,14 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-test("build writes the three models and a manifest; a second run skips; --force rebuilds identical bytes", async () => {
+test("build writes every model and a manifest; a second run skips; --force rebuilds identical bytes", async () => {
   const out = await tempDir();
   const lines: string[] = [];
   const first = await buildModels({ outDir: out, log: (l) => lines.push(l) });
   assert.deepEqual(first.built, MODEL_NAMES);
   // One line per model: ops, params, time.
-  assert.equal(lines.length, 3);
+  assert.equal(lines.length, MODEL_NAMES.length);
+  assert.equal(MODEL_NAMES.length, 4, "face_landmark, face_landmark_with_attention and the two detectors");
   for (const [i, name] of MODEL_NAMES.entries()) assert.match(lines[i], new RegExp(`^${name}: \\d+ nodes \\(Conv \\d+.*\\), [\\d,]+ params, .* MB, \\d+ ms$`));
 
   const manifest = JSON.parse(await readFile(path.join(out, "manifest.json"), "utf8")) as ModelsManifest;

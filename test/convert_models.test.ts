@@ -37,6 +37,20 @@ test("reader: the .tflite files hold the operators, inputs and outputs documente
       input: "input_1[1,192,192,3]",
       outputs: ["conv2d_21[1,1,1,1404]", "conv2d_31[1,1,1,1]"],
     },
+    face_landmark_with_attention: {
+      // Section 2 and 7: face_landmark's operators plus RESHAPE, MUL, STRIDED_SLICE and the 3 + 3 + 5 custom ops.
+      ops: { RESHAPE: 13, MUL: 6, STRIDED_SLICE: 1, CUSTOM: 11 },
+      input: "input_1[1,192,192,3]",
+      outputs: [
+        "output_mesh_identity[1,1,1,1404]",
+        "output_lips[1,1,1,160]",
+        "output_left_eye[1,1,1,142]",
+        "output_right_eye[1,1,1,142]",
+        "output_left_iris[1,1,1,10]",
+        "output_right_iris[1,1,1,10]",
+        "conv_faceflag[1,1,1,1]",
+      ],
+    },
     face_detection_short_range: {
       ops: { CONV_2D: 21, DEPTHWISE_CONV_2D: 16, RELU: 17, ADD: 16, PAD: 11, MAX_POOL_2D: 3, RESHAPE: 4, CONCATENATION: 2 },
       input: "input[1,128,128,3]",
@@ -87,11 +101,17 @@ test("models/*.onnx: lean graphs, Transpose only where a head reshapes in NHWC o
   for (const name of MODEL_NAMES) {
     const nodes = decodeOnnx(await onnxBytes(name)).graph?.node ?? [];
     const ops = new Set(nodes.map((n) => n.opType));
+    const lean = ["Conv", "PRelu", "Relu", "Add", "MaxPool", "Pad", "Resize", "Reshape", "Transpose", "Concat"];
     for (const op of ops) {
-      assert.ok(["Conv", "PRelu", "Relu", "Add", "MaxPool", "Pad", "Resize", "Reshape", "Transpose", "Concat"].includes(op!), `${name}: unexpected ${op}`);
+      // The attention model's heads: MUL, STRIDED_SLICE and the custom ops in plain ONNX (mediapipe_ops.ts).
+      if (name === "face_landmark_with_attention" && !lean.includes(op!)) continue;
+      assert.ok(lean.includes(op!), `${name}: unexpected ${op}`);
     }
     const readers = (value: string) => nodes.filter((n) => (n.input ?? []).includes(value));
-    for (const t of nodes.filter((n) => n.opType === "Transpose")) {
+    // The attention model's matrix ops transpose small [batch,2,x] matrices for MatMul (mediapipe_ops.ts).
+    const matrixTranspose = (t: (typeof nodes)[number]) =>
+      name === "face_landmark_with_attention" && ((t.name ?? "").includes("/tl/") || (t.name ?? "").includes("/ttb/"));
+    for (const t of nodes.filter((n) => n.opType === "Transpose" && !matrixTranspose(n))) {
       const next = readers((t.output ?? [])[0]);
       assert.ok(next.length === 1 && next[0].opType === "Reshape", `${name}: Transpose ${t.name} feeds ${next.map((n) => n.opType)}`);
     }

@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import * as flexbuffers from "flatbuffers/mjs/flexbuffers.js";
 import * as ort from "onnxruntime-node";
 
 import { convertTflite, type ConversionSpec } from "../lib/convert/convert.js";
@@ -573,6 +574,160 @@ function unsupported(def: ModelDef, pattern: RegExp): void {
   });
 }
 
+// ---- MUL, STRIDED_SLICE (attention model) ----------------------------------------------------------------------
+
+test("MUL by a scalar constant, by a same-shape constant (the matrix mask) and by a per-channel constant on an image", async () => {
+  // Landmarks [1,2,3] * 0.25 (the attention model's mesh -> feature-map scale).
+  const scalar: ModelDef = {
+    tensors: [act("x", [1, 2, 3]), { name: "k", shape: [1], data: f32([0.25]) }, act("y", [1, 2, 3])],
+    inputs: ["x"],
+    outputs: ["y"],
+    operators: [{ op: Op.MUL, inputs: ["x", "k"], outputs: ["y"], options: { kind: "MulOptions", activation: Activation.NONE } }],
+  };
+  const r1 = await run(scalar, { x: { data: [4, 8, -12, 1, 2, 3], shape: [1, 2, 3] } });
+  close(r1.out.y.data, [1, 2, -3, 0.25, 0.5, 0.75], "MUL scalar");
+  // Matrix [1,2,2] * mask [1,2,2] elementwise, batch 2 (the constant broadcasts over the batch); fused RELU.
+  const mask: ModelDef = {
+    tensors: [act("m", [1, 2, 2]), { name: "k", shape: [1, 2, 2], data: f32([1, 4, 0.25, -1]) }, act("y", [1, 2, 2])],
+    inputs: ["m"],
+    outputs: ["y"],
+    operators: [{ op: Op.MUL, inputs: ["k", "m"], outputs: ["y"], options: { kind: "MulOptions", activation: Activation.RELU } }],
+  };
+  const r2 = await run(mask, { m: { data: [2, 3, 8, 5, 1, -1, 4, -6], shape: [2, 2, 2] } });
+  // (2,12,2,-5 -> 0) and (1,-4 -> 0,1,6)
+  close(r2.out.y.data, [2, 12, 2, 0, 1, 0, 1, 6], "MUL mask + RELU");
+  // Image [1,1,2,2] (NHWC) * per-channel [2]: the constant is permuted like the NCHW tensor.
+  const image: ModelDef = {
+    tensors: [act("x", [1, 1, 2, 2]), { name: "k", shape: [2], data: f32([10, -1]) }, act("y", [1, 1, 2, 2])],
+    inputs: ["x"],
+    outputs: ["y"],
+    operators: [{ op: Op.MUL, inputs: ["x", "k"], outputs: ["y"] }],
+  };
+  const r3 = await run(image, { x: { data: [1, 2, 3, 4], shape: [1, 1, 2, 2] } });
+  // Graph outputs come back in TFLite's NHWC order: pixel 0 = (1*10, 2*-1), pixel 1 = (3*10, 4*-1).
+  close(r3.out.y.data, [10, -2, 30, -4], "MUL per channel");
+});
+
+test("STRIDED_SLICE: a full slice is an Identity; begin/end/strides with masks on an image and on a matrix", async () => {
+  const begin = (v: number[]) => ({ name: "b", shape: [v.length], type: TensorType.INT32, data: i32(v) });
+  const end = (v: number[]) => ({ name: "e", shape: [v.length], type: TensorType.INT32, data: i32(v) });
+  const strides = (v: number[]) => ({ name: "s", shape: [v.length], type: TensorType.INT32, data: i32(v) });
+  const options = (beginMask: number, endMask: number): Extract<BuiltinOptions, { kind: "StridedSliceOptions" }> => ({
+    kind: "StridedSliceOptions",
+    beginMask,
+    endMask,
+    ellipsisMask: 0,
+    newAxisMask: 0,
+    shrinkAxisMask: 0,
+    offset: false,
+  });
+  const model = (inShape: number[], outShape: number[], b: number[], e: number[], s: number[], o: BuiltinOptions): ModelDef => ({
+    tensors: [act("x", inShape), begin(b), end(e), strides(s), act("y", outShape)],
+    inputs: ["x"],
+    outputs: ["y"],
+    operators: [{ op: Op.STRIDED_SLICE, inputs: ["x", "b", "e", "s"], outputs: ["y"], options: o }],
+  });
+  // The attention model's output_mesh_identity: [1,1,1,6] from 0 to the end.
+  const full = await run(model([1, 1, 1, 6], [1, 1, 1, 6], [0, 0, 0, 0], [1, 1, 1, 6], [1, 1, 1, 1], options(0, 0)), {
+    x: { data: [1, 2, 3, 4, 5, 6], shape: [1, 1, 1, 6] },
+  });
+  close(full.out.y.data, [1, 2, 3, 4, 5, 6], "full slice");
+  assert.ok(!full.graph.nodes.some((n) => n.opType === "Slice"), "a full slice emits no Slice");
+  // Image [1,4,3,2] (NHWC, value = 100h + 10w + c): rows 1 and 3 (begin 1, stride 2), columns from -2 to the end
+  // (end_mask bit 2), channel 1 only: [1,2,2,1].
+  const x: number[] = [];
+  for (let h = 0; h < 4; h++) for (let w = 0; w < 3; w++) for (let c = 0; c < 2; c++) x.push(100 * h + 10 * w + c);
+  const img = await run(model([1, 4, 3, 2], [1, 2, 2, 1], [0, 1, -2, 1], [1, 4, 0, 2], [1, 2, 1, 1], options(0, 0b0100)), {
+    x: { data: x, shape: [1, 4, 3, 2] },
+  });
+  close(img.out.y.data, [111, 121, 311, 321], "image slice");
+  // Rank 3 [1,4,4] -> rows 0..1 (begin_mask on axis 1), columns 3..3: the matrix's translation column. Batch 2.
+  const m = range(32, (i) => i);
+  const mat = await run(model([1, 4, 4], [1, 2, 1], [0, 2, 3], [1, 2, 4], [1, 1, 1], options(0b010, 0)), { x: { data: m, shape: [2, 4, 4] } });
+  close(mat.out.y.data, [3, 7, 19, 23], "matrix column, batch 2");
+  assert.deepEqual(mat.out.y.dims, [2, 2, 1]);
+  unsupported(model([1, 4, 4], [1, 2, 1], [0, 2, 3], [1, 2, 4], [1, 1, 1], { ...options(0, 0), shrinkAxisMask: 1 }), /STRIDED_SLICE.*shrink_axis_mask 1.*not supported/);
+});
+
+// ---- MediaPipe's custom operators ------------------------------------------------------------------------------
+
+/** A one-custom-op model, version 2, options as a flexbuffer. */
+function customModel(code: string, tensors: TensorDef[], inputs: string[], options: Record<string, unknown> | undefined): ModelDef {
+  const out = tensors[tensors.length - 1].name;
+  return {
+    tensors,
+    inputs,
+    outputs: [out],
+    operators: [{ op: Op.CUSTOM, customCode: code, version: 2, inputs, outputs: [out], customOptions: options ? flexbuffers.encode(options) : undefined }],
+  };
+}
+
+test("Landmarks2TransformMatrix v2: hand-computed matrices, rotated and not, with a dynamic batch", async () => {
+  // 4 landmarks (x, y, z; z is ignored), rotation from points 0 -> 1, bbox over all four, output 8x4, scale (2, 1).
+  const options = { subset_idxs: [2, 0, 1, 3], left_rotation_idx: 0, right_rotation_idx: 1, target_rotation_radians: null, output_width: 8, output_height: 4, scale_x: 2, scale_y: 1 };
+  const def = customModel("Landmarks2TransformMatrix", [act("l", [1, 4, 3]), act("m", [1, 4, 4])], ["l"], options);
+  // Sample 0: eyes level (10,20) -> (30,20), rotation 0. bbox x 10..30, y 10..40: centre (20,25), w 20, h 30.
+  //   scale (2*20/8, 1*30/4) = (5, 7.5); translation = centre - scale * (8/2, 4/2) = (20 - 20, 25 - 15) = (0, 10).
+  // Sample 1: (0,0) -> (0,10) points straight down: atan2(10, 0) = pi/2, r = -pi/2 (cos 0, sin -1). Rotated by r
+  //   (x' = y, y' = -x): (0,0), (10,0), (5,-4), (2,-2): bbox x' 0..10, y' -4..0, mid (5,-2), w 10, h 4, back-rotated
+  //   centre (2,5). Rot(-r)·Scale = [[0, -1], [2.5, 0]] (scale (2*10/8, 1*4/4) = (2.5, 1)); translation =
+  //   (2,5) + [[0,-1],[2.5,0]]·(-4,-2) = (4, -5).
+  const l = [10, 20, 7, 30, 20, -3, 20, 10, 0, 20, 40, 99, 0, 0, 5, 0, 10, 5, 4, 5, 5, 2, 2, 5];
+  const { out, graph } = await run(def, { l: { data: l, shape: [2, 4, 3] } });
+  assert.ok(!graph.nodes.some((n) => n.opType === "Landmarks2TransformMatrix"), "plain ONNX operators only");
+  close(out.m.data, [5, 0, 0, 0, 0, 7.5, 0, 10, 0, 0, 1, 0, 0, 0, 0, 1, 0, -1, 0, 4, 2.5, 0, 0, -5, 0, 0, 1, 0, 0, 0, 0, 1], "matrices");
+  assert.deepEqual(out.m.dims, [2, 4, 4]);
+  // target_rotation_radians = pi/2 on sample 1: r = 0, so the bbox is the plain one: x 0..4, y 0..10, centre (2,5),
+  // scale (2*4/8, 1*10/4) = (1, 2.5), translation (2 - 4, 5 - 5) = (-2, 0). (pi/2 rounded to float32, as a TFLite
+  // writer stores it; the flexbuffers reader of the flatbuffers package cannot read maps widened by a 64-bit double.)
+  const turned = customModel("Landmarks2TransformMatrix", [act("l", [1, 4, 3]), act("m", [1, 4, 4])], ["l"], { ...options, target_rotation_radians: Math.fround(Math.PI / 2) });
+  const r2 = await run(turned, { l: { data: l.slice(12), shape: [1, 4, 3] } });
+  close(r2.out.m.data, [1, 0, 0, -2, 0, 2.5, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1], "target rotation", 1e-5);
+  unsupported(customModel("Landmarks2TransformMatrix", [act("l", [1, 4, 3]), act("m", [1, 4, 4])], ["l"], { ...options, subset_idxs: [0, 7] }), /Landmarks2TransformMatrix.*landmark index 7 is out of range for 4/);
+  unsupported(customModel("Landmarks2TransformMatrix", [act("l", [1, 4, 3]), act("m", [1, 4, 4])], ["l"], undefined), /Landmarks2TransformMatrix.*custom_options are missing/);
+});
+
+test("TransformTensorBilinear v2: pixel-centre sampling, bilinear, out-of-bounds samples are 0 as a whole", async () => {
+  // Feature map 4x4x2 (NHWC): channel 0 = 10y + x (linear: bilinear reproduces it), channel 1 = x^2 - y.
+  const f: number[] = [];
+  for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) f.push(10 * y + x, x * x - y);
+  const def = customModel("TransformTensorBilinear", [act("f", [1, 4, 4, 2]), act("m", [1, 4, 4]), act("y", [1, 2, 2, 2])], ["f", "m"], { output_width: 2, output_height: 2 });
+  const matrix = (a: number, b: number, tx: number, c: number, d: number, ty: number) => [a, b, 0, tx, c, d, 0, ty, 0, 0, 1, 0, 0, 0, 0, 1];
+  // Output pixel (u,v) samples at T·(u+0.5, v+0.5) - 0.5.
+  const cases: Array<{ m: number[]; expect: number[]; what: string }> = [
+    // Identity: (u, v) itself.
+    { m: matrix(1, 0, 0, 0, 1, 0), expect: [0, 0, 1, 1, 10, -1, 11, 0], what: "identity" },
+    // Shift (1.25, 0.5): x = u + 1.25, y = v + 0.5. ch1 between x=1 and 2 at 0.25: 1 + 0.25·3 = 1.75, minus y.
+    { m: matrix(1, 0, 1.25, 0, 1, 0.5), expect: [6.25, 1.25, 7.25, 4.75, 16.25, 0.25, 17.25, 3.75], what: "shift" },
+    // Scale 2: x = 2u + 0.5, y = 2v + 0.5. ch1 at x 0.5: 0.5, at 2.5: (4+9)/2 = 6.5.
+    { m: matrix(2, 0, 0, 0, 2, 0), expect: [5.5, 0, 7.5, 6, 25.5, -2, 27.5, 4], what: "scale" },
+    // Rotation: x = 3 - (v + 0.5) - 0.5 = 2 - v, y = u.
+    { m: matrix(0, -1, 3, 1, 0, 0), expect: [2, 4, 12, 3, 1, 1, 11, 0], what: "rotation" },
+    // Shift (2.5, -0.25): x = u + 2.5 (u = 1 gives 3.5 > 3: 0), y = v - 0.25 (v = 0 gives -0.25 < 0: 0).
+    // Only (0,1): x 2.5, y 0.75: ch0 7.5 + 2.5 = 10, ch1 (4+9)/2 - 0.75 = 5.75.
+    { m: matrix(1, 0, 2.5, 0, 1, -0.25), expect: [0, 0, 0, 0, 10, 5.75, 0, 0], what: "out of bounds" },
+  ];
+  const { out, graph } = await run(def, {
+    f: { data: [...f, ...f, ...f, ...f, ...f], shape: [5, 4, 4, 2] },
+    m: { data: cases.flatMap((c) => c.m), shape: [5, 4, 4] },
+  });
+  assert.ok(graph.nodes.some((n) => n.opType === "GridSample"));
+  assert.deepEqual(out.y.dims, [5, 2, 2, 2]);
+  // Graph outputs come back in TFLite's NHWC order, as `expect` is written.
+  cases.forEach((c, s) => close(out.y.data.slice(s * 8, s * 8 + 8), c.expect, c.what, 1e-4));
+});
+
+test("TransformLandmarks v2: 2-D affine map by the matrix's first two rows", async () => {
+  const def = customModel("TransformLandmarks", [act("l", [1, 3, 2]), act("m", [1, 4, 4]), act("y", [1, 3, 2])], ["l", "m"], undefined);
+  // m0 = 2, m1 = 0.5, m3 = 3; m4 = -1, m5 = 4, m7 = 7 (m2, m6 multiply z = 0 and are ignored).
+  const m = [2, 0.5, 9, 3, -1, 4, 9, 7, 5, 5, 5, 5, 5, 5, 5, 5];
+  const { out } = await run(def, { l: { data: [1, 2, 0, 0, -2, 0.5, 1, 2, 0, 0, -2, 0.5], shape: [2, 3, 2] }, m: { data: [...m, ...m.map((v, i) => (i === 3 ? 0 : v))], shape: [2, 4, 4] } });
+  // (1,2) -> (2 + 1 + 3, -1 + 8 + 7) = (6, 14); (0,0) -> (3, 7); (-2, 0.5) -> (-4 + 0.25 + 3, 2 + 2 + 7) = (-0.75, 11).
+  // Sample 1: m3 = 0, so x is 3 less.
+  close(out.y.data, [6, 14, 3, 7, -0.75, 11, 3, 14, 0, 7, -3.75, 11], "landmarks");
+  unsupported(customModel("TransformLandmarks", [act("l", [1, 3, 3]), act("m", [1, 4, 4]), act("y", [1, 3, 3])], ["l", "m"], undefined), /TransformLandmarks.*expected \[1,N,2\]/);
+});
+
 test("unsupported operators and options are rejected with the model, operator and option named", () => {
   const one = (op: number, options?: BuiltinOptions, customCode?: string): ModelDef => ({
     tensors: [act("x", [1, 4, 4, 1]), { name: "w", shape: [1, 3, 3, 1], data: f32(range(9)) }, act("y", [1, 4, 4, 1])],
@@ -582,7 +737,9 @@ test("unsupported operators and options are rejected with the model, operator an
   });
   unsupported(one(150), /operator #0 GELU \(output y\): operator is not supported/);
   unsupported(one(28), /operator #0 TANH/);
-  unsupported(one(Op.CUSTOM, undefined, "Landmarks2TransformMatrix"), /CUSTOM\(Landmarks2TransformMatrix\).*custom operator "Landmarks2TransformMatrix"/);
+  unsupported(one(Op.CUSTOM, undefined, "MaxPoolingWithArgmax2D"), /CUSTOM\(MaxPoolingWithArgmax2D\).*custom operator "MaxPoolingWithArgmax2D" is not supported/);
+  // Version 1 of MediaPipe's operators has other semantics.
+  unsupported(one(Op.CUSTOM, undefined, "Landmarks2TransformMatrix"), /CUSTOM\(Landmarks2TransformMatrix\).*version 1 is not supported/);
   unsupported(one(Op.CONV_2D, conv({ dilationH: 2, dilationW: 2 })), /CONV_2D.*dilation 2x2 is not supported/);
   unsupported(one(Op.CONV_2D, conv({ activation: Activation.SIGN_BIT })), /CONV_2D.*fused_activation_function SIGN_BIT is not supported/);
   unsupported(one(Op.CONV_2D, conv({ padding: 7 })), /CONV_2D.*padding 7 is not supported/);

@@ -255,3 +255,32 @@ test("webgpu gets face_landmark without PRelu and without widening; cuda and a d
   for (let i = 0; i < before.length; i++) max = Math.max(max, Math.abs(before[i] - after[i]));
   assert.ok(max < 1e-3, `max landmark difference ${max} crop px`);
 });
+
+test("the attention model (refine_landmarks): CPU and webgpu rewrites keep all seven outputs", async (t) => {
+  const file = modelPath("face_landmark_with_attention");
+  if (!existsSync(file)) {
+    t.skip("models/face_landmark_with_attention.onnx absent: run npm run build-models (postinstall)");
+    return;
+  }
+  const bytes = readFileSync(file);
+  // MEDIAPIPE.md section 2/7: PRELU 73, PAD 9 (channel zero-pads before residual Adds); channels are multiples of 16.
+  const cpu = rewriteForCpu(bytes, { block: 16 });
+  assert.deepEqual(cpu.report, { prelu: 73, channelPads: 9, widened: 0, padsRemoved: 0 });
+  const webgpu = await modelSource(file, "webgpu", true);
+  assert.ok(webgpu instanceof Uint8Array);
+  const counts = opCounts(webgpu);
+  assert.equal(counts.PRelu, undefined, `PRelu left for webgpu: ${counts.PRelu}`);
+  assert.equal(counts.GridSample, 3, "the three feature-map crops stay GridSample");
+  const dims = [2, 3, 192, 192];
+  const x = probeInput(dims.reduce((a, b) => a * b, 1)).map((v) => Math.min(1, Math.max(0, v / 8 + 0.5)));
+  const before = await runAll(bytes, x, dims);
+  for (const [what, rewritten] of [["cpu", cpu.bytes], ["webgpu", webgpu]] as const) {
+    const after = await runAll(rewritten, x, dims);
+    for (const name of Object.keys(before)) {
+      let max = 0;
+      for (let i = 0; i < before[name].length; i++) max = Math.max(max, Math.abs(before[name][i] - after[name][i]));
+      // As for face_landmark: convolution summation order only; outputs are crop pixels (face_flag a logit).
+      assert.ok(max < 1e-3, `${what} ${name}: max difference ${max}`);
+    }
+  }
+});

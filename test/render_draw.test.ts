@@ -178,6 +178,40 @@ describe("drawFaceMesh", () => {
     assert.ok(litPixels(img).length > 0);
   });
 
+  test("a 478-point row (refine_landmarks): the irises are drawn as circles through their edge points", async () => {
+    const W = 100;
+    const H = 80;
+    const row = new Float32Array(957);
+    // All mesh points at one pixel far from the irises; iris centres at (30.5, 40.5) and (70.5, 40.5) pixels
+    // (normalized (x+0.5)/W so the continuous coordinate lands on pixel centres), edge points 6 px away.
+    for (let i = 0; i < 468; i++) [row[2 * i], row[2 * i + 1]] = [10.5 / H, 10.5 / W];
+    const put = (i: number, x: number, y: number) => ([row[2 * i], row[2 * i + 1]] = [(y + 0.5) / H, (x + 0.5) / W]);
+    for (const [first, cx] of [[468, 30], [473, 70]] as const) {
+      put(first, cx, 40);
+      put(first + 1, cx + 6, 40);
+      put(first + 2, cx, 34);
+      put(first + 3, cx - 6, 40);
+      put(first + 4, cx, 46);
+    }
+    row[956] = 0.9;
+    const img = blank(W, H);
+    assert.equal(drawFaceMesh(img, row, new Uint32Array(0), { pointColor: null, irisColor: [0, 0, 255] }), true);
+    const lit = litPixels(img);
+    for (const cx of [30, 70]) {
+      // Every lit pixel near this iris lies about 6 px from its centre; the circle passes its four edge points.
+      const near = lit.filter(([x]) => Math.abs(x - cx) < 10);
+      assert.ok(near.length >= 24, `iris at ${cx}: ${near.length} pixels`);
+      for (const [x, y] of near) assert.ok(Math.abs(Math.hypot(x - cx, y - 40) - 6) <= 1, `pixel (${x}, ${y}) is not on the circle around (${cx}, 40)`);
+      for (const [x, y] of [[cx + 6, 40], [cx, 34], [cx - 6, 40], [cx, 46]]) assert.ok(near.some((p) => p[0] === x && p[1] === y), `edge point (${x}, ${y})`);
+      assert.deepEqual(Array.from(img.data.subarray((40 * W + cx) * 3, (40 * W + cx) * 3 + 3)), [0, 0, 0], "the centre is not filled");
+    }
+    for (const [x, y] of lit) assert.deepEqual(Array.from(img.data.subarray((y * W + x) * 3, (y * W + x) * 3 + 3)), [0, 0, 255]);
+    // A 468-point row draws no circles: the same mesh points, no iris colour anywhere.
+    const plain = blank(W, H);
+    drawFaceMesh(plain, row.subarray(0, 937).map((v, i) => (i === 936 ? 0.9 : v)), new Uint32Array(0), { pointColor: null, irisColor: [0, 0, 255] });
+    assert.deepEqual(litPixels(plain), []);
+  });
+
   test("a row of the wrong length or an image of the wrong size is an error", async () => {
     const edges = await loadMeshEdges();
     assert.throws(() => drawFaceMesh(blank(4, 4), new Float32Array(10), edges), /937 values/);

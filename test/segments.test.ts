@@ -116,3 +116,24 @@ test("bbox mode, shared clips, 2-s segments: exactly the unsplit rows; the warm-
     assert.ok(u.maxNme < 0.005, `${video}: max NME ${u.maxNme}`);
   }
 });
+
+test("refine_landmarks and the head pose through segments side by side: both streams byte-identical to the unsplit run's", async () => {
+  const refined = await FaceMesh.create({ refineLandmarks: true });
+  try {
+    const opened = await openInputs({ video: clip, bbox: clipBbox }, collectingLogger());
+    const files: Buffer[] = [];
+    // 30-frame segments of three batches each, two side by side.
+    for (const [name, segment_seconds] of [["whole", 0], ["split", 1.2]] as const) {
+      const out = path.join(dir, `refined-${name}.stream`);
+      const pose = path.join(dir, `pose-${name}.stream`);
+      const rows = predictRows(refined, opened, { options: { ...TRACKED, refine_landmarks: true, segment_seconds }, parallelSegments: 3, segmentWarmup: 3 }, { logger: collectingLogger() });
+      await writeLandmarkStream(out, opened.video, rows, { points: refined.pointsPerFace, headPose: { path: pose, noFace: "zeros" } });
+      files.push(await readFile(`${out}~`), await readFile(`${pose}~`));
+    }
+    assert.equal(files[0]!.length, 60 * 957 * 4);
+    assert.ok(files[0]!.equals(files[2]!), "landmark rows differ");
+    assert.ok(files[1]!.length > 0 && files[1]!.equals(files[3]!), "head-pose rows differ");
+  } finally {
+    await refined.dispose();
+  }
+});

@@ -74,4 +74,20 @@ print(json.dumps(r.json()))`;
     assert.deepEqual(JSON.parse(stdout), { success: "True" });
     await check("´face_mesh_stream curl", "path/to/my/curl.stream");
   });
+  // refine_landmarks through the server (optStr, as older NOVA sends options): 957-value rows, as the CLI's.
+  await t.test("curl, refine_landmarks by optStr", async (st) => {
+    if (!has("curl", ["--version"])) return st.skip("curl is not installed");
+    const refined = path.join(r.root, "expected-refined.stream");
+    const cliRefined = await runCli(["run", video, "--bbox", bbox, "--refine-landmarks", "--out", refined]);
+    assert.equal(cliRefined.code, 0, cliRefined.stderr);
+    const out = "path/to/my/refined.stream";
+    const job = "´face_mesh_stream refined";
+    const res = await promisify(execFile)("curl", ["-sS", `${server.url}/process`, "--data-urlencode", `jobID=${job}`, "--data-urlencode", `trainerFilePath=${TRAINER}`, "--data-urlencode", "optStr=refine_landmarks=True", "--data-urlencode", `data=${data(out)}`], { encoding: "utf8", timeout: 60_000 });
+    assert.deepEqual(JSON.parse(res.stdout), { success: "True" });
+    assert.equal(await client.waitFor(job, [JobStatus.FINISHED, JobStatus.ERROR, JobStatus.CANCELED], 120_000), JobStatus.FINISHED, await client.log(job));
+    const header = readFileSync(path.join(r.workDir, out), "utf8");
+    assert.match(header, /dim="957"/);
+    assert.match(header, /points="478"/);
+    assert.deepEqual(readFileSync(path.join(r.workDir, `${out}~`)), readFileSync(`${refined}~`), "server output (refine_landmarks) differs from facemesh run --refine-landmarks");
+  });
 });

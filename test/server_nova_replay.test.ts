@@ -6,7 +6,8 @@
  * sends, polls /job_status and reads /log. The server is a real `facemesh serve` setup: this project linked into
  * cml_dir as modules/facemesh, a data folder holding one dataset of two sessions (a video made from the
  * npm-shipped photo and its bbox stream from `facemesh detect`), and NOVA's MongoDB (the stand-in, or a real one
- * with FACEMESH_TEST_MONGODB_URI).
+ * with FACEMESH_TEST_MONGODB_URI). Then the same sessions again with refine_landmarks and the optional head pose
+ * ticked: both outputs per session, their Streams documents with one dim label per dimension.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -75,7 +76,9 @@ test("NOVA's database request, replayed over TLS against facemesh serve: both se
   const io = JSON.parse(trainer.meta_io as string) as TrainerIoJson[];
   const entries = io.map(novaEntry);
   const names = Object.fromEntries(io.map((x) => [x.id, x.default_value!]));
-  assert.deepEqual(names, { data: "video", bounding_box: "face_bounding_box", keypoints: "facial_landmarks", landmarks: "face_mesh" });
+  assert.deepEqual(names, { data: "video", bounding_box: "face_bounding_box", keypoints: "facial_landmarks", landmarks: "face_mesh", head_pose: "head_pose" });
+  // The head pose is optional: NOVA sends it inactive until the user ticks it.
+  assert.equal(entries.find((e) => e.id === "head_pose")?.active, false);
 
   // NOVA's database: one dataset, two sessions, the streams the inputs name.
   const dataset = tdb.newDataset("nova_demo");
@@ -149,10 +152,53 @@ test("NOVA's database request, replayed over TLS against facemesh serve: both se
   assert.deepEqual((doc.dimlabels as unknown[])[0], { id: 0, name: "y0" });
   assert.deepEqual((doc.dimlabels as unknown[])[ROW_DIM - 1], { id: ROW_DIM - 1, name: "confidence" });
 
+  assert.ok(!(await tdb.find(dataset, "Streams")).some((d) => d.name === names.head_pose), "the inactive head pose was not written");
+
   const all = (await nova.request("GET", "/job_status_all")).json<JobSummary[]>();
   const mine = all.find((j) => j.job_key === jobID)!;
   assert.equal(mine.status, "FINISHED");
   assert.equal(mine.progress, "2/2");
   assert.ok(!mine.details.includes(tdb.password), "the password is not in /job_status_all");
+
+  // The same sessions again with refine_landmarks and the head pose ticked: 957-value rows and a 7-value head
+  // pose per session, each Streams document with one dim label per dimension.
+  const refinedOptions = { ...options, refine_landmarks: true };
+  const refinedID = novaJobId([dataset, "annotator", sessions.join(";"), tdb.user, TRAINER, JSON.stringify(refinedOptions)]);
+  const refinedEntries = entries.map((e) => (e.id === "head_pose" ? { ...e, active: true } : e));
+  const again = await nova.post("/process", { ...form, jobID: refinedID, data: JSON.stringify(refinedEntries), options: JSON.stringify(refinedOptions) }, true);
+  assert.deepEqual(again.json(), { success: "True" });
+  let refinedStatus = -1;
+  for (const end = Date.now() + 240_000; Date.now() < end; await new Promise((w) => setTimeout(w, 200))) {
+    refinedStatus = Number((await nova.post("/job_status", { jobID: refinedID }, true)).json<{ status: unknown }>().status);
+    if (refinedStatus >= JobStatus.FINISHED) break;
+  }
+  assert.equal(refinedStatus, JobStatus.FINISHED, (await nova.post("/log", { jobID: refinedID }, true)).json<{ message: string }>().message);
+  const REFINED_DIM = 957;
+  for (const s of SESSIONS) {
+    const dir = path.join(dataDir, dataset, s.name);
+    const mesh = await readSsiStream(path.join(dir, `${ROLE}.${names.landmarks}.stream`));
+    assert.equal(mesh.dim, REFINED_DIM);
+    assert.equal(mesh.header.meta.points, "478");
+    const pose = await readSsiStream(path.join(dir, `${ROLE}.${names.head_pose}.stream`));
+    assert.equal(pose.dim, 7);
+    assert.equal(pose.rows, s.frames);
+    assert.equal(pose.header.meta.type, "feature;face;headpose;facemesh");
+    const m = mesh.data as Float32Array;
+    const p = pose.data as Float32Array;
+    for (let i = 0; i < pose.rows; i++) {
+      assert.ok(p.subarray(i * 7, i * 7 + 6).every(Number.isFinite) && p[i * 7 + 5]! < 0, `${s.name} frame ${i}: a pose in front of the camera`);
+      assert.equal(p[i * 7 + 6], m[i * REFINED_DIM + REFINED_DIM - 1], `${s.name} frame ${i}: the landmark row's score`);
+    }
+  }
+  const docs = await tdb.find(dataset, "Streams");
+  const meshDoc = docs.find((d) => d.name === names.landmarks)!;
+  const meshLabels = meshDoc.dimlabels as Array<{ id: number; name: string }>;
+  assert.equal(meshLabels.length, REFINED_DIM, "one dim label per dimension of the 957-value stream");
+  assert.deepEqual(meshLabels[2 * 473], { id: 946, name: "y473" });
+  assert.deepEqual(meshLabels[REFINED_DIM - 1], { id: REFINED_DIM - 1, name: "confidence" });
+  const poseDoc = docs.find((d) => d.name === names.head_pose);
+  assert.ok(poseDoc, "NOVA lists the head pose");
+  assert.equal(poseDoc.type, "feature;face;headpose;facemesh");
+  assert.deepEqual((poseDoc.dimlabels as Array<{ name: string }>).map((l) => l.name), ["pitch", "yaw", "roll", "tx", "ty", "tz", "score"]);
   assert.deepEqual(tdb.unexpected(), [], "the flow sent only commands the stand-in implements");
 });

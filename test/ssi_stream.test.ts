@@ -259,3 +259,25 @@ test("meta values with XML specials survive a round trip", async () => {
   await writeSsiStream(file, { sr: 25, dim: 1, meta }, Float32Array.of(1));
   assert.deepEqual((await readSsiHeader(file)).meta, meta);
 });
+
+test("writer: prepare() leaves the output untouched until commit(); a prepared writer can still be aborted", async () => {
+  const out = fresh("prep");
+  await writeSsiStream(out, { sr: 1, dim: 1 }, Float32Array.of(7));
+  const before = readFileSync(out, "utf8");
+  const w = await SsiStreamWriter.create(out, { sr: 2, dim: 2 });
+  await w.append(Float32Array.of(1, 2, 3, 4));
+  await w.prepare();
+  assert.equal(readFileSync(out, "utf8"), before, "prepared, not yet in place");
+  assert.deepEqual(bytesOf((await readSsiStream(out)).data as Float32Array), Buffer.from(Float32Array.of(7).buffer));
+  const header = await w.commit();
+  assert.equal(header.rows, 2);
+  assert.deepEqual([...((await readSsiStream(out)).data as Float32Array)], [1, 2, 3, 4]);
+  await assert.rejects(w.prepare(), /already committed/);
+
+  const w2 = await SsiStreamWriter.create(out, { sr: 2, dim: 2 });
+  await w2.append(Float32Array.of(9, 9));
+  await w2.prepare();
+  await w2.abort();
+  assert.deepEqual([...((await readSsiStream(out)).data as Float32Array)], [1, 2, 3, 4], "the aborted stream never appeared");
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes(path.basename(out)) && f.includes(".tmp")), [], "no temp files left");
+});

@@ -46,6 +46,7 @@ test("our facemesh.trainer: info, meta, io, model and options", async () => {
     ["input", "bounding_box", "stream", "SSIStream", "feature;face;boundingbox", true],
     ["input", "keypoints", "stream", "SSIStream", "feature;face;landmarks;blazeface", false],
     ["output", "landmarks", "stream", "SSIStream", "feature;face;landmarks;facemesh", true],
+    ["output", "head_pose", "stream", "SSIStream", "feature;face;headpose;facemesh", false],
   ]);
   assert.equal(t.model.create, "FaceMesh");
   assert.equal(t.model.script, "facemesh.ts");
@@ -56,6 +57,7 @@ test("our facemesh.trainer: info, meta, io, model and options", async () => {
     ["no_face", "LIST", "zeros", ["zeros", "nan"]],
     ["tracking", "BOOL", true, undefined],
     ["smoothing", "LIST", "none", ["none", "one_euro"]],
+    ["refine_landmarks", "BOOL", false, undefined],
     ["segment_seconds", "STRING", 300, undefined],
   ]);
   // Only the three types the NOVA client can render.

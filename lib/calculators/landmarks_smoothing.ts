@@ -18,8 +18,8 @@
  * One deviation: MediaPipe takes timestamp 0 to mean "no previous sample", so there a track that starts at
  * exactly t = 0 passes its first two samples unchanged. Here the previous sample is tracked explicitly.
  */
-import { rowHasFace } from "../rows.js";
-import { NUM_LANDMARKS, ROW_DIM } from "../types.js";
+import { rowDimFor, rowHasFace } from "../rows.js";
+import { NUM_LANDMARKS } from "../types.js";
 
 export interface OneEuroParams {
   /** Hz: the cutoff of a landmark that does not move. Lower: steadier, more lag. */
@@ -129,43 +129,49 @@ export class LandmarksSmoother {
 }
 
 /**
- * The same on output rows (468 normalized (y, x) pairs, then the score) of frames `width` x `height`: filtering
- * happens in pixels, as MediaPipe does with the frame size (IMAGE_SIZE), and the row keeps its score. A row
- * without a face (rowHasFace) resets the track and passes unchanged.
+ * The same on output rows (468 normalized (y, x) pairs, or 478 with refine_landmarks, then the score) of frames
+ * `width` x `height`: filtering happens in pixels, as MediaPipe does with the frame size (IMAGE_SIZE), and the row
+ * keeps its score. A row without a face (rowHasFace) resets the track and passes unchanged. With 478 points the
+ * irises are smoothed with the rest, as FaceLandmarker smooths all its landmarks; they lie inside the mesh's box,
+ * so the face size that scales the speed is the same.
  */
 export class RowSmoother {
   private readonly smoother: LandmarksSmoother;
-  private readonly xy = new Float64Array(NUM_LANDMARKS * 2);
+  private readonly xy: Float64Array;
+  private readonly dim: number;
 
   constructor(
     private readonly width: number,
     private readonly height: number,
     params: Readonly<OneEuroParams> = FACE_LANDMARKER_ONE_EURO,
+    private readonly points = NUM_LANDMARKS,
   ) {
     this.smoother = new LandmarksSmoother(params);
+    this.xy = new Float64Array(points * 2);
+    this.dim = rowDimFor(points);
   }
 
   /** Writes the smoothed row `src[srcOffset ..]` at `time` seconds to `dst[dstOffset ..]` (may be the same place). */
   apply(time: number, src: Float32Array, srcOffset: number, dst: Float32Array, dstOffset: number): void {
-    if (!rowHasFace(src, srcOffset)) {
+    const { width, height, xy, points, dim } = this;
+    if (!rowHasFace(src, srcOffset, dim)) {
       this.smoother.reset();
-      dst.set(src.subarray(srcOffset, srcOffset + ROW_DIM), dstOffset);
+      dst.set(src.subarray(srcOffset, srcOffset + dim), dstOffset);
       return;
     }
-    const { width, height, xy } = this;
     // Pixels: a float32 coordinate times a frame side below 2^29 is exact in a double, so pass-through values
     // (the first sample of a track) come back bit for bit after the division.
-    for (let i = 0; i < NUM_LANDMARKS; i++) {
+    for (let i = 0; i < points; i++) {
       xy[2 * i] = src[srcOffset + 2 * i + 1]! * width;
       xy[2 * i + 1] = src[srcOffset + 2 * i]! * height;
     }
     const out = this.smoother.apply(time, xy);
-    const score = src[srcOffset + ROW_DIM - 1]!;
-    for (let i = 0; i < NUM_LANDMARKS; i++) {
+    const score = src[srcOffset + dim - 1]!;
+    for (let i = 0; i < points; i++) {
       dst[dstOffset + 2 * i] = out[2 * i + 1]! / height;
       dst[dstOffset + 2 * i + 1] = out[2 * i]! / width;
     }
-    dst[dstOffset + ROW_DIM - 1] = score;
+    dst[dstOffset + dim - 1] = score;
   }
 }
 
@@ -175,22 +181,42 @@ export interface RowBatchLike {
   count: number;
   /** Index of the batch's first frame in the video. */
   firstFrame: number;
+  /** Per frame, the landmarks (x, y, z) behind the row, or null (RowBatch.points). */
+  points?: Array<Float32Array | null>;
 }
 
 /**
- * The smoothing stage: batches of rows in, the same batches with smoothed rows (new arrays) out. `timeOf` gives
- * each frame's time in seconds from its index in the video.
+ * A frame's landmarks with x, y taken from its (smoothed) row and z kept, so that what is computed from the
+ * landmarks (the head pose) sees the landmarks the row carries. A copy: the pipeline's buffers stay as they were.
+ */
+export function pointsWithRowXY(points: Float32Array, rows: Float32Array, offset: number, count: number): Float32Array {
+  const out = points.slice();
+  for (let i = 0; i < count; i++) {
+    out[3 * i] = rows[offset + 2 * i + 1]!;
+    out[3 * i + 1] = rows[offset + 2 * i]!;
+  }
+  return out;
+}
+
+/**
+ * The smoothing stage: batches of rows (`count` landmarks per row) in, the same batches with smoothed rows (new
+ * arrays) out; a batch's `points`, when present, get the smoothed x, y too (pointsWithRowXY). `timeOf` gives each
+ * frame's time in seconds from its index in the video.
  */
 export async function* smoothRowBatches<B extends RowBatchLike>(
   batches: AsyncIterable<B>,
   frame: { width: number; height: number },
   timeOf: (frameIndex: number) => number,
   params: Readonly<OneEuroParams> = FACE_LANDMARKER_ONE_EURO,
+  count = NUM_LANDMARKS,
 ): AsyncGenerator<B> {
-  const smoother = new RowSmoother(frame.width, frame.height, params);
+  const smoother = new RowSmoother(frame.width, frame.height, params, count);
+  const dim = rowDimFor(count);
   for await (const batch of batches) {
-    const rows = new Float32Array(batch.count * ROW_DIM);
-    for (let i = 0; i < batch.count; i++) smoother.apply(timeOf(batch.firstFrame + i), batch.rows, i * ROW_DIM, rows, i * ROW_DIM);
-    yield { ...batch, rows };
+    if (batch.rows.length !== batch.count * dim) throw new Error(`landmark smoothing: ${batch.rows.length} values for ${batch.count} rows of ${count} landmarks (${dim} each)`);
+    const rows = new Float32Array(batch.count * dim);
+    for (let i = 0; i < batch.count; i++) smoother.apply(timeOf(batch.firstFrame + i), batch.rows, i * dim, rows, i * dim);
+    const points = batch.points?.map((p, i) => (p ? pointsWithRowXY(p, rows, i * dim, count) : null));
+    yield points ? { ...batch, rows, points } : { ...batch, rows };
   }
 }

@@ -8,10 +8,14 @@ import { ROW_DIM } from "../types.js";
 /** Below this share of frames with a face, a detection run says so. */
 export const FEW_FACES_SHARE = 0.5;
 
-/** Counts the rows with a face as the batches pass through (the batches are yielded unchanged). */
-export async function* countingFaces<T extends { rows: Float32Array; count: number }>(batches: AsyncIterable<T>, tally: { rows: number; faces: number }): AsyncGenerator<T> {
+/** Counts the rows (`dim` values each: 937, or 957 with refine_landmarks) with a face as the batches pass through (the batches are yielded unchanged). */
+export async function* countingFaces<T extends { rows: Float32Array; count: number }>(
+  batches: AsyncIterable<T>,
+  tally: { rows: number; faces: number },
+  dim = ROW_DIM,
+): AsyncGenerator<T> {
   for await (const batch of batches) {
-    for (let r = 0; r < batch.count; r++) if (rowHasFace(batch.rows, r * ROW_DIM)) tally.faces++;
+    for (let r = 0; r < batch.count; r++) if (rowHasFace(batch.rows, r * dim, dim)) tally.faces++;
     tally.rows += batch.count;
     yield batch;
   }

@@ -1,7 +1,6 @@
 /** `facemesh info`: what an SSI stream holds, and for a landmark stream how many frames have a face. */
 import { readSsiStream } from "../ssi/stream.js";
-import { rowHasFace } from "../rows.js";
-import { ROW_DIM } from "../types.js";
+import { pointsForRowDim, rowHasFace } from "../rows.js";
 
 export interface StreamDescription {
   path: string;
@@ -14,7 +13,7 @@ export interface StreamDescription {
   /** rows / sr, in seconds, rounded to the millisecond. */
   durationSec: number;
   meta: Record<string, string>;
-  /** Landmark streams (937 dims) only: frames whose landmarks are set (score above the threshold used by run). */
+  /** Landmark streams (937 dims, or 957 with refine_landmarks) only: frames whose landmarks are set (score above the threshold used by run). */
   framesWithFace?: number;
   /** Landmark streams only: the face score's mean and lowest value over the frames with a face (absent without one). */
   meanScore?: number;
@@ -25,13 +24,14 @@ export async function describeStream(file: string): Promise<StreamDescription> {
   const s = await readSsiStream(file);
   const h = s.header;
   const d: StreamDescription = { path: s.path, ftype: h.ftype, type: h.type, dim: h.dim, sr: h.sr, rows: s.rows, durationSec: roundTo(s.rows / h.sr, 3), meta: h.meta };
-  if (h.dim === ROW_DIM && (s.data instanceof Float32Array || s.data instanceof Float64Array)) {
+  const dim = h.dim;
+  if (pointsForRowDim(dim) !== null && (s.data instanceof Float32Array || s.data instanceof Float64Array)) {
     let faces = 0;
     let sum = 0;
     let min = Number.POSITIVE_INFINITY;
     for (let r = 0; r < s.rows; r++) {
-      if (!rowHasFace(s.data, r * ROW_DIM)) continue;
-      const score = s.data[r * ROW_DIM + ROW_DIM - 1];
+      if (!rowHasFace(s.data, r * dim, dim)) continue;
+      const score = s.data[r * dim + dim - 1];
       faces++;
       sum += score;
       min = Math.min(min, score);

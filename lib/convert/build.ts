@@ -42,6 +42,10 @@ export const CONVERTER_CODE_SHA256: string = (() => {
 /** Tensor names inside MediaPipe's .tflite files that the ONNX contract (models.ts) binds to. */
 const TFLITE_TENSORS: Record<ModelName, { input: string; outputs: string[] }> = {
   face_landmark: { input: "input_1", outputs: ["conv2d_21", "conv2d_31"] },
+  face_landmark_with_attention: {
+    input: "input_1",
+    outputs: ["output_mesh_identity", "output_lips", "output_left_eye", "output_right_eye", "output_left_iris", "output_right_iris", "conv_faceflag"],
+  },
   face_detection_short_range: { input: "input", outputs: ["regressors", "classificators"] },
   face_detection_full_range: { input: "input", outputs: ["reshaped_regressor_face_4", "reshaped_classifier_face_4"] },
 };

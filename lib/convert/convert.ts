@@ -18,6 +18,7 @@
  */
 import { decodeFloat16 } from "./fp16.js";
 import { onnxShape, TO_NCHW, TO_NHWC, type ActivationValue, type ConstantValue, type Layout, type Value } from "./layout.js";
+import type { OnnxEmitter } from "./mediapipe_ops.js";
 import { convertOperator, type OperatorContext } from "./operators.js";
 import { type Attribute, type Graph, type GraphNode, type Initializer, ints, product } from "./graph.js";
 import type { TfliteModel, TfliteOperator, TfliteSubgraph, TfliteTensor } from "./tflite_reader.js";
@@ -80,13 +81,6 @@ class Converter implements OperatorContext {
     const outName = op.outputs.length > 0 && op.outputs[0] >= 0 ? this.sg.tensors[op.outputs[0]].name : "?";
     const name = op.builtinCode === BuiltinOperator.CUSTOM ? `CUSTOM(${op.customCode ?? "?"})` : builtinOperatorName(op.builtinCode);
     throw new Error(`${this.model.source}: operator #${op.index} ${name} (output ${outName}): ${message}`);
-  }
-
-  private fresh(base: string): string {
-    let name = base;
-    for (let i = 1; this.used.has(name) || this.reserved.has(name); i++) name = `${base}__${i}`;
-    this.used.add(name);
-    return name;
   }
 
   // ---- values --------------------------------------------------------------------------------------------
@@ -200,7 +194,24 @@ class Converter implements OperatorContext {
     return t;
   }
 
-  private setActivation(t: TfliteTensor, name: string, layout: Layout): void {
+  /** Node-level access for operators written as several ONNX nodes (MediaPipe's custom operators). */
+  emitter(): OnnxEmitter {
+    return {
+      node: (opType, inputs, outputs, attributes = []) => this.node(opType, inputs, outputs, attributes),
+      fresh: (base) => this.fresh(base),
+      floats: (base, dims, data) => this.addInitializer(base, dims, Float32Array.from(data)),
+      int64s: (base, values) => this.int64Initializer(base, values),
+    };
+  }
+
+  fresh(base: string): string {
+    let name = base;
+    for (let i = 1; this.used.has(name) || this.reserved.has(name); i++) name = `${base}__${i}`;
+    this.used.add(name);
+    return name;
+  }
+
+  setActivation(t: TfliteTensor, name: string, layout: Layout): void {
     if (layout === "nchw" && t.shape.length !== 4) this.fail(`internal: rank-${t.shape.length} tensor ${t.name} marked NCHW`);
     this.values.set(t.index, { kind: "activation", name, layout, shape: t.shape });
     this.shapes.set(name, onnxShape(t.shape, layout));

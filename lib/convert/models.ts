@@ -46,6 +46,28 @@ export const FACE_LANDMARK: ModelSpec = {
   ],
 };
 
+/**
+ * MediaPipe's attention mesh (478 landmarks with refine_landmarks): the mesh as face_landmark gives it, plus
+ * refined lips and eyes and the irises, x,y in pixels of the 192 crop. Which mesh point each refined point replaces:
+ * lib/inference/refinement.ts.
+ */
+export const FACE_LANDMARK_WITH_ATTENTION: ModelSpec = {
+  name: "face_landmark_with_attention",
+  file: "face_landmark_with_attention.onnx",
+  inputName: "input",
+  inputSize: 192,
+  inputRange: { min: 0, max: 1 },
+  outputs: [
+    { name: "landmarks", shape: [1404] },
+    { name: "lips", shape: [160] },
+    { name: "left_eye", shape: [142] },
+    { name: "right_eye", shape: [142] },
+    { name: "left_iris", shape: [10] },
+    { name: "right_iris", shape: [10] },
+    { name: "face_flag", shape: [1] },
+  ],
+};
+
 export const FACE_DETECTION_SHORT_RANGE: ModelSpec = {
   name: "face_detection_short_range",
   file: "face_detection_short_range.onnx",
@@ -74,6 +96,7 @@ export const FACE_DETECTION_FULL_RANGE: ModelSpec = {
 
 export const MODEL_SPECS: Record<ModelName, ModelSpec> = {
   face_landmark: FACE_LANDMARK,
+  face_landmark_with_attention: FACE_LANDMARK_WITH_ATTENTION,
   face_detection_short_range: FACE_DETECTION_SHORT_RANGE,
   face_detection_full_range: FACE_DETECTION_FULL_RANGE,
 };

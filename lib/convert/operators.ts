@@ -5,7 +5,16 @@
  */
 import { type Attribute, int, ints, product, str } from "./graph.js";
 import { NHWC_AXIS_TO_NCHW, permute, spatialPadding, TO_NCHW, TO_NHWC, type ActivationValue, type ConstantValue, type Layout, type Value } from "./layout.js";
-import type { Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, TfliteOperator, TfliteTensor } from "./tflite_reader.js";
+import {
+  type OnnxEmitter,
+  emitLandmarks2TransformMatrix,
+  emitTransformLandmarks,
+  emitTransformTensorBilinear,
+  parseLandmarks2TransformMatrixOptions,
+  parseTransformTensorBilinearOptions,
+  readFlexbufferMap,
+} from "./mediapipe_ops.js";
+import type { Conv2DOptions, DepthwiseConv2DOptions, Pool2DOptions, StridedSliceOptions, TfliteOperator, TfliteTensor } from "./tflite_reader.js";
 import { Activation, BuiltinOperator, Padding } from "./tflite_schema.js";
 
 /** What an operator needs from the converter: operands, initializers, nodes, and failing with context. */
@@ -26,6 +35,11 @@ export interface OperatorContext {
   checkOutputShape(expected: number[]): void;
   /** Records a value computed at conversion time (a folded constant) for a tensor index. */
   define(index: number, value: Value): void;
+  /** Node-level emitting, for operators that become several ONNX nodes (mediapipe_ops.ts). */
+  emitter(): OnnxEmitter;
+  fresh(base: string): string;
+  /** Makes `name` (in `layout`) the value of the TFLite tensor `t`. */
+  setActivation(t: TfliteTensor, name: string, layout: Layout): void;
 }
 
 export function paddingMode(c: OperatorContext, padding: number): "SAME" | "VALID" {
@@ -155,15 +169,111 @@ export function broadcastConstant(c: OperatorContext, k: ConstantValue, layout: 
   return c.addInitializer(k.tensor.name, t.shape, t.data);
 }
 
-export function add(c: OperatorContext, activation: number): void {
+/** ADD and MUL: elementwise with numpy broadcasting; at most one operand may be a constant. */
+export function elementwise(c: OperatorContext, opType: "Add" | "Mul", activation: number): void {
   const operands = [c.value(c.inputIndex(0, "x")), c.value(c.inputIndex(1, "y"))];
   const acts = operands.filter((v): v is ActivationValue => v.kind === "activation");
-  if (acts.length === 0) c.fail("both operands are constants (constant folding of ADD is not supported)");
+  if (acts.length === 0) c.fail(`both operands are constants (constant folding of ${opType === "Add" ? "ADD" : "MUL"} is not supported)`);
   const rank = acts[0].shape.length;
   if (acts.some((a) => a.shape.length !== rank)) c.fail(`operands of different ranks [${acts.map((a) => `[${a.shape}]`).join(", ")}]`);
   const layout: Layout = rank === 4 && acts.some((a) => a.layout === "nchw") ? "nchw" : "native";
   const inputs = operands.map((v) => (v.kind === "activation" ? c.inLayout(v, layout) : broadcastConstant(c, v, layout, rank)));
-  c.emit("Add", inputs, [], activation, layout);
+  c.emit(opType, inputs, [], activation, layout);
+}
+
+/**
+ * STRIDED_SLICE with constant begin/end/strides, positive strides, begin_mask/end_mask; the batch axis must be
+ * kept whole (dynamic batch). A slice that keeps everything is an Identity.
+ */
+export function stridedSlice(c: OperatorContext, o: StridedSliceOptions): void {
+  const x = c.activation(0);
+  const rank = x.shape.length;
+  const [begin, end, strides] = (["begin", "end", "strides"] as const).map((what, i) => {
+    const k = c.constant(i + 1, what, "int32");
+    if (k.data.length !== rank) c.fail(`${what} has ${k.data.length} values for a rank-${rank} input`);
+    return Array.from(k.data);
+  });
+  if (o.ellipsisMask || o.newAxisMask || o.shrinkAxisMask || o.offset) {
+    c.fail(`ellipsis_mask ${o.ellipsisMask}, new_axis_mask ${o.newAxisMask}, shrink_axis_mask ${o.shrinkAxisMask}, offset ${o.offset} are not supported (only begin_mask and end_mask)`);
+  }
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const steps: number[] = [];
+  const axes: number[] = [];
+  const outShape: number[] = [];
+  for (let a = 0; a < rank; a++) {
+    const dim = x.shape[a];
+    const step = strides[a];
+    if (!(step >= 1)) c.fail(`stride ${step} on axis ${a} is not supported (positive strides only)`);
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + dim : v, 0), dim);
+    const b = o.beginMask & (1 << a) ? 0 : clamp(begin[a]);
+    const e = o.endMask & (1 << a) ? dim : clamp(end[a]);
+    const count = Math.max(0, Math.ceil((e - b) / step));
+    outShape.push(count);
+    if (b === 0 && e === dim && step === 1) continue;
+    if (a === 0) c.fail(`slicing the batch dimension (begin ${b}, end ${e}, stride ${step}) is not supported`);
+    starts.push(b);
+    ends.push(e);
+    steps.push(step);
+    axes.push(x.layout === "nchw" ? NHWC_AXIS_TO_NCHW[a] : a);
+  }
+  c.checkOutputShape(outShape);
+  if (axes.length === 0) return c.emit("Identity", [x.name], [], Activation.NONE, x.layout);
+  const name = c.outputTensor().name;
+  const inputs = [x.name, c.int64Initializer(`${name}/starts`, starts), c.int64Initializer(`${name}/ends`, ends), c.int64Initializer(`${name}/axes`, axes), c.int64Initializer(`${name}/steps`, steps)];
+  c.emit("Slice", inputs, [], Activation.NONE, x.layout);
+}
+
+/** MediaPipe's custom operators of the attention model (mediapipe_ops.ts), version 2 only. */
+export function custom(c: OperatorContext, op: TfliteOperator): void {
+  const code = op.customCode ?? "";
+  // mediapipe_ops.ts prefixes its errors with `what`; the prefix is stripped again so c.fail names the operator once.
+  const what = `CUSTOM(${code})`;
+  const known = ["Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks"];
+  if (!known.includes(code)) c.fail(`custom operator ${JSON.stringify(code)} is not supported (known: ${known.join(", ")})`);
+  // Version 1 of each operator has other semantics (and options); MediaPipe's 2022 models use version 2.
+  if (op.version !== 2) c.fail(`version ${op.version} is not supported (only version 2)`);
+  const out = c.outputTensor();
+  const guard = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      return c.fail((err as Error).message.replace(`${what}: `, ""));
+    }
+  };
+  if (code === "Landmarks2TransformMatrix") {
+    const x = c.activation(0, "landmarks");
+    if (x.shape.length !== 3 || x.shape[0] !== 1 || x.shape[2] !== 3) c.fail(`landmarks of shape [${x.shape}]; expected [1,N,3]`);
+    c.checkOutputShape([1, 4, 4]);
+    const opts = guard(() => parseLandmarks2TransformMatrixOptions(op.customOptions, what));
+    const name = c.fresh(out.name);
+    guard(() => emitLandmarks2TransformMatrix(c.emitter(), c.inLayout(x, "native"), x.shape[1], opts, name, what));
+    c.setActivation(out, name, "native");
+  } else if (code === "TransformTensorBilinear") {
+    const x = c.activation(0, "feature map");
+    rank4(c, x, "feature map");
+    const m = c.activation(1, "matrix");
+    if (m.shape.join(",") !== "1,4,4") c.fail(`matrix of shape [${m.shape}]; expected [1,4,4]`);
+    const opts = guard(() => parseTransformTensorBilinearOptions(op.customOptions, what));
+    c.checkOutputShape([1, opts.outputHeight, opts.outputWidth, x.shape[3]]);
+    const name = c.fresh(out.name);
+    emitTransformTensorBilinear(c.emitter(), c.inLayout(x, "nchw"), [x.shape[1], x.shape[2]], c.inLayout(m, "native"), opts, name);
+    c.setActivation(out, name, "nchw");
+  } else {
+    const x = c.activation(0, "landmarks");
+    const m = c.activation(1, "matrix");
+    if (x.shape.length !== 3 || x.shape[0] !== 1 || x.shape[2] !== 2) c.fail(`landmarks of shape [${x.shape}]; expected [1,N,2] (2-D landmarks)`);
+    if (m.shape.join(",") !== "1,4,4") c.fail(`matrix of shape [${m.shape}]; expected [1,4,4]`);
+    // Version 2 takes its dimensions from the tensor; options, when a writer adds them, must agree.
+    if (op.customOptions && op.customOptions.length > 0) {
+      const dims = guard(() => readFlexbufferMap(op.customOptions, what)).dimensions;
+      if (dims !== undefined && Number(dims) !== 2) c.fail(`option dimensions = ${String(dims)}; only 2 is supported`);
+    }
+    c.checkOutputShape(x.shape);
+    const name = c.fresh(out.name);
+    emitTransformLandmarks(c.emitter(), c.inLayout(x, "native"), c.inLayout(m, "native"), name);
+    c.setActivation(out, name, "native");
+  }
 }
 
 export function prelu(c: OperatorContext): void {
@@ -287,7 +397,13 @@ export function convertOperator(c: OperatorContext, op: TfliteOperator): void {
       return pad(c);
     case BuiltinOperator.ADD:
       if (o.kind !== "none" && o.kind !== "AddOptions") return expect("AddOptions");
-      return add(c, o.kind === "AddOptions" ? o.activation : Activation.NONE);
+      return elementwise(c, "Add", o.kind === "AddOptions" ? o.activation : Activation.NONE);
+    case BuiltinOperator.MUL:
+      if (o.kind !== "none" && o.kind !== "MulOptions") return expect("MulOptions");
+      return elementwise(c, "Mul", o.kind === "MulOptions" ? o.activation : Activation.NONE);
+    case BuiltinOperator.STRIDED_SLICE:
+      if (o.kind !== "StridedSliceOptions") return expect("StridedSliceOptions");
+      return stridedSlice(c, o);
     case BuiltinOperator.PRELU:
       if (o.kind !== "none") return expect("none");
       return prelu(c);
@@ -307,7 +423,7 @@ export function convertOperator(c: OperatorContext, op: TfliteOperator): void {
       if (o.kind !== "none" && o.kind !== "DequantizeOptions") return expect("DequantizeOptions");
       return dequantize(c);
     case BuiltinOperator.CUSTOM:
-      return c.fail(`custom operator ${JSON.stringify(op.customCode ?? "")} is not supported`);
+      return custom(c, op);
     default:
       return c.fail("operator is not supported");
   }

@@ -12,7 +12,7 @@ import path from "node:path";
 
 const require = createRequire(import.meta.url);
 
-export type ModelName = "face_landmark" | "face_detection_short_range" | "face_detection_full_range";
+export type ModelName = "face_landmark" | "face_landmark_with_attention" | "face_detection_short_range" | "face_detection_full_range";
 
 /** A packed asset of @mediapipe/face_mesh, e.g. "face_landmark.tflite" or "geometry_pipeline_metadata_landmarks.binarypb". */
 export type PackedAssetName = string;
@@ -78,7 +78,7 @@ export async function loadPackedAsset(name: PackedAssetName): Promise<SourceFile
   return { origin: `@mediapipe/face_mesh@${await packageVersion(dir)}:${name}`, bytes, sha256: sha256(bytes) };
 }
 
-/** The .tflite file of one of our three models. */
+/** The .tflite file of one of our models. */
 export async function loadTfliteSource(model: ModelName): Promise<SourceFile> {
   if (model === "face_detection_full_range") {
     // Only @mediapipe/face_detection ships the full-range detector; we take the dense variant (no DENSIFY ops).

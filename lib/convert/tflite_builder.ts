@@ -25,6 +25,10 @@ export interface OperatorDef {
   outputs: string[];
   options?: BuiltinOptions;
   customCode?: string;
+  /** Operator version in the operator code table (default 1). */
+  version?: number;
+  /** custom_options bytes (e.g. a flexbuffer made with flatbuffers' flexbuffers.encode). */
+  customOptions?: Uint8Array;
 }
 
 export interface ModelDef {
@@ -122,6 +126,22 @@ function writeOptions(b: Builder, o: BuiltinOptions | undefined): [number, numbe
       if (shape) b.addFieldOffset(Field.ReshapeOptions.new_shape, shape, 0);
       return [BuiltinOptionsType.ReshapeOptions, b.endObject()];
     }
+    case "MulOptions": {
+      b.startObject(1);
+      b.addFieldInt8(Field.MulOptions.fused_activation_function, o.activation, 0);
+      return [BuiltinOptionsType.MulOptions, b.endObject()];
+    }
+    case "StridedSliceOptions": {
+      const f = Field.StridedSliceOptions;
+      b.startObject(6);
+      b.addFieldInt32(f.begin_mask, o.beginMask, 0);
+      b.addFieldInt32(f.end_mask, o.endMask, 0);
+      b.addFieldInt32(f.ellipsis_mask, o.ellipsisMask, 0);
+      b.addFieldInt32(f.new_axis_mask, o.newAxisMask, 0);
+      b.addFieldInt32(f.shrink_axis_mask, o.shrinkAxisMask, 0);
+      b.addFieldInt8(f.offset, o.offset ? 1 : 0, 0);
+      return [BuiltinOptionsType.StridedSliceOptions, b.endObject()];
+    }
     case "PadOptions":
     case "DequantizeOptions":
       b.startObject(0);
@@ -174,11 +194,12 @@ export function buildTflite(def: ModelDef): Uint8Array {
     return b.endObject();
   });
 
-  // One operator code per distinct (op, customCode).
-  const codes: Array<{ op: number; customCode?: string }> = [];
+  // One operator code per distinct (op, customCode, version).
+  const codes: Array<{ op: number; customCode?: string; version: number }> = [];
   const codeIndex = (o: OperatorDef): number => {
-    let i = codes.findIndex((c) => c.op === o.op && c.customCode === o.customCode);
-    if (i < 0) i = codes.push({ op: o.op, customCode: o.customCode }) - 1;
+    const version = o.version ?? 1;
+    let i = codes.findIndex((c) => c.op === o.op && c.customCode === o.customCode && c.version === version);
+    if (i < 0) i = codes.push({ op: o.op, customCode: o.customCode, version }) - 1;
     return i;
   };
   const opIndices = def.operators.map(codeIndex);
@@ -190,7 +211,7 @@ export function buildTflite(def: ModelDef): Uint8Array {
       b.addFieldInt8(Field.OperatorCode.deprecated_builtin_code, Math.min(c.op, BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES), 0);
     }
     if (custom) b.addFieldOffset(Field.OperatorCode.custom_code, custom, 0);
-    b.addFieldInt32(Field.OperatorCode.version, 1, 1);
+    b.addFieldInt32(Field.OperatorCode.version, c.version, 1);
     if (style !== "deprecated-only") b.addFieldInt32(Field.OperatorCode.builtin_code, c.op, 0);
     return b.endObject();
   });
@@ -199,12 +220,14 @@ export function buildTflite(def: ModelDef): Uint8Array {
     const inputs = int32Vector(b, o.inputs.map(index));
     const outputs = int32Vector(b, o.outputs.map(index));
     const [optionsType, options] = writeOptions(b, o.options);
+    const custom = o.customOptions ? b.createByteVector(o.customOptions) : 0;
     b.startObject(6);
     b.addFieldInt32(Field.Operator.opcode_index, opIndices[i], 0);
     b.addFieldOffset(Field.Operator.inputs, inputs, 0);
     b.addFieldOffset(Field.Operator.outputs, outputs, 0);
     b.addFieldInt8(Field.Operator.builtin_options_type, optionsType, 0);
     if (options) b.addFieldOffset(Field.Operator.builtin_options, options, 0);
+    if (custom) b.addFieldOffset(Field.Operator.custom_options, custom, 0);
     return b.endObject();
   });
 

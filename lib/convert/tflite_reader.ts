@@ -63,6 +63,17 @@ export type ConcatenationOptions = { kind: "ConcatenationOptions"; axis: number;
 export type AddOptions = { kind: "AddOptions"; activation: number };
 export type ResizeBilinearOptions = { kind: "ResizeBilinearOptions"; alignCorners: boolean; halfPixelCenters: boolean };
 export type ReshapeOptions = { kind: "ReshapeOptions"; newShape: number[] | undefined };
+export type MulOptions = { kind: "MulOptions"; activation: number };
+export type StridedSliceOptions = {
+  kind: "StridedSliceOptions";
+  beginMask: number;
+  endMask: number;
+  ellipsisMask: number;
+  newAxisMask: number;
+  shrinkAxisMask: number;
+  /** begin/end are offsets from begin (TFLite's "offset" flag); not supported by the converter. */
+  offset: boolean;
+};
 /** Options tables without fields (PadOptions, DequantizeOptions) and absent options. */
 export type EmptyOptions = { kind: "none" | "PadOptions" | "DequantizeOptions" };
 /** An options table we do not decode; the converter rejects operators that carry one. */
@@ -76,6 +87,8 @@ export type BuiltinOptions =
   | AddOptions
   | ResizeBilinearOptions
   | ReshapeOptions
+  | MulOptions
+  | StridedSliceOptions
   | EmptyOptions
   | OtherOptions;
 
@@ -90,6 +103,8 @@ export interface TfliteOperator {
   inputs: number[];
   outputs: number[];
   options: BuiltinOptions;
+  /** The operator's custom_options bytes (a flexbuffer for MediaPipe's custom ops), when present. */
+  customOptions: Uint8Array | undefined;
 }
 
 export interface TfliteSubgraph {
@@ -307,6 +322,20 @@ function readOptions(op: Table): BuiltinOptions {
     }
     case BuiltinOptionsType.ReshapeOptions:
       return { kind: "ReshapeOptions", newShape: t.int32s(Field.ReshapeOptions.new_shape) };
+    case BuiltinOptionsType.MulOptions:
+      return { kind: "MulOptions", activation: t.int8(Field.MulOptions.fused_activation_function, 0) };
+    case BuiltinOptionsType.StridedSliceOptions: {
+      const f = Field.StridedSliceOptions;
+      return {
+        kind: "StridedSliceOptions",
+        beginMask: t.int32(f.begin_mask, 0),
+        endMask: t.int32(f.end_mask, 0),
+        ellipsisMask: t.int32(f.ellipsis_mask, 0),
+        newAxisMask: t.int32(f.new_axis_mask, 0),
+        shrinkAxisMask: t.int32(f.shrink_axis_mask, 0),
+        offset: t.bool(f.offset, false),
+      };
+    }
     case BuiltinOptionsType.PadOptions:
       return { kind: "PadOptions" };
     case BuiltinOptionsType.DequantizeOptions:
@@ -387,6 +416,7 @@ export function readTflite(bytes: Uint8Array, source: string): TfliteModel {
         inputs,
         outputs,
         options: readOptions(o),
+        customOptions: o.bytes(O.custom_options),
       };
     });
     for (const t of tensors) {

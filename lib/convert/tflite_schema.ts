@@ -34,7 +34,9 @@ export const BuiltinOperator = {
   RELU: 19,
   RESHAPE: 22,
   RESIZE_BILINEAR: 23,
+  MUL: 18,
   CUSTOM: 32,
+  STRIDED_SLICE: 45,
   PAD: 34,
   PRELU: 54,
   /**
@@ -85,7 +87,9 @@ export const BuiltinOptionsType = {
   AddOptions: 11,
   ResizeBilinearOptions: 15,
   ReshapeOptions: 17,
+  MulOptions: 21,
   PadOptions: 22,
+  StridedSliceOptions: 32,
   DequantizeOptions: 38,
 } as const;
 
@@ -117,6 +121,8 @@ export const Field = {
   AddOptions: { fused_activation_function: 0, pot_scale_int16: 1 },
   ResizeBilinearOptions: { new_height: 0, new_width: 1, align_corners: 2, half_pixel_centers: 3 },
   ReshapeOptions: { new_shape: 0 },
+  MulOptions: { fused_activation_function: 0 },
+  StridedSliceOptions: { begin_mask: 0, end_mask: 1, ellipsis_mask: 2, new_axis_mask: 3, shrink_axis_mask: 4, offset: 5 },
 } as const;
 
 /** Byte offset of field `id` in a table's vtable. */

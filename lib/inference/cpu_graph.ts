@@ -111,7 +111,8 @@ function channelCounts(graph: GraphProto, inits: Map<string, TensorProto>): Map<
     const dims = input.type?.tensorType?.shape?.dim;
     if (input.name && dims && dims.length === 4 && dims[1].dimValue) channels.set(input.name, Number(dims[1].dimValue));
   }
-  const preserving = new Set(["Relu", "PRelu", "MaxPool", "AveragePool", "Resize", "Add", "Sigmoid", "Tanh", "Identity"]);
+  // GridSample keeps its input's channels (the attention model's feature-map crops).
+  const preserving = new Set(["Relu", "PRelu", "MaxPool", "AveragePool", "Resize", "Add", "Sigmoid", "Tanh", "Identity", "GridSample"]);
   for (const node of graph.node ?? []) {
     const [x, second] = ins(node);
     const [y] = outs(node);

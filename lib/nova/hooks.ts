@@ -39,6 +39,6 @@ export interface NovaModule<Model = unknown, Prediction = unknown> {
   write(model: Model, prediction: Prediction, request: JobRequest, context: HookContext): Promise<void>;
   /** Releases sessions and child processes; optional. */
   dispose?(model: Model): Promise<void>;
-  /** Names of an output stream's dimensions (for NOVA's Streams `dimlabels`); optional. */
-  dimLabels?(outputId: string): string[] | undefined;
+  /** Names of an output stream's dimensions (for NOVA's Streams `dimlabels`), given the loaded model; optional. */
+  dimLabels?(outputId: string, model: Model): string[] | undefined;
 }

@@ -28,6 +28,8 @@ export interface FaceMeshOptions {
   tracking: boolean;
   /** one_euro: FaceLandmarker's one-euro filter on the rows (time from the frame timestamps, reset when the face is lost). */
   smoothing: Smoothing;
+  /** MediaPipe's refine_landmarks: the attention model, 478 points per face (irises 468..477), 957 values per row. */
+  refine_landmarks: boolean;
   /**
    * A video longer than this many seconds is processed in segments of this length (lib/segments.ts), side by side,
    * their rows merged in order; 0: never split.
@@ -51,7 +53,7 @@ export const MAX_BATCH_SIZE = 4096;
 
 const NO_FACE_FILLS: readonly NoFaceFill[] = ["zeros", "nan"];
 const SMOOTHINGS: readonly Smoothing[] = ["none", "one_euro"];
-const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking", "smoothing", "segment_seconds"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
+const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking", "smoothing", "refine_landmarks", "segment_seconds"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
 
 /**
  * Parses NOVA's older `optStr` form: "k=v;k2=v2". Values stay text (resolveOptions coerces them); whitespace
@@ -117,6 +119,7 @@ export function resolveOptions(trainer: Trainer, raw: Record<string, unknown>): 
     no_face: toChoice("no_face", value("no_face"), spec("no_face"), NO_FACE_FILLS),
     tracking: toBool("tracking", value("tracking")),
     smoothing: toChoice("smoothing", value("smoothing"), spec("smoothing"), SMOOTHINGS),
+    refine_landmarks: toBool("refine_landmarks", value("refine_landmarks")),
     segment_seconds,
   };
 

@@ -14,7 +14,7 @@ import type { LandmarkBatch, LandmarkOutputs } from "../inference/landmark_model
 import type { NoFaceValue } from "../rows.js";
 import { planFromHints, type BoxHints } from "./box_rois.js";
 import { FaceFinder } from "./face_finder.js";
-import { SKIP, SKIPPED, resultRows, type FramePlan, type FrameResult } from "./frame_result.js";
+import { SKIP, SKIPPED, faceOf, resultRows, type FramePlan, type FrameResult } from "./frame_result.js";
 import type { LandmarkStage } from "./landmark_stage.js";
 import type { JoinedLandmarkCalls } from "./joined_calls.js";
 import type { RowBatch } from "./scheduler.js";
@@ -102,10 +102,12 @@ export class BatchRunner {
       results = await this.landmarks(frames, plans, buffers);
       state = { rotation: carriedRotation(results[n - 1], frames[n - 1].width, frames[n - 1].height, minScore), spec: 0, roi: null, turn: null };
     }
-    const rows = timed(this.timer, "postMs", () => resultRows(results, minScore, this.settings.noFace));
+    const rows = timed(this.timer, "postMs", () => resultRows(results, minScore, this.settings.noFace, this.stage.numLandmarks));
+    // The landmarks behind each row (z included), for consumers that need more than the rows (head pose).
+    const points = results.map((r) => faceOf(r, minScore)?.points ?? null);
     this.timer.count("frames", n);
     this.timer.count("batches");
-    return { batch: { rows, count: n, firstFrame }, state };
+    return { batch: { rows, count: n, firstFrame, points }, state };
   };
 
   /** Static mode: the most confident detection of each frame, its ROI rotated by its eyes. */

@@ -3,8 +3,8 @@
  * a FramePlan says where to look before the model runs, a FrameResult what the model found.
  */
 import type { FaceLandmarks, Roi } from "../types.js";
-import { ROW_DIM } from "../types.js";
-import { writeEmptyRow, writeLandmarkRow, type NoFaceValue } from "../rows.js";
+import { NUM_LANDMARKS } from "../types.js";
+import { rowDimFor, writeEmptyRow, writeLandmarkRow, type NoFaceValue } from "../rows.js";
 
 export type FramePlan =
   /** Nothing to look at: no usable box, or no detection. The row gets score 0. */
@@ -25,13 +25,14 @@ export function faceOf(r: FrameResult, minScore: number): FaceLandmarks | null {
   return r.kind === "landmarks" && r.landmarks.score > minScore ? r.landmarks : null;
 }
 
-/** The SSI rows of a batch of results. */
-export function resultRows(results: readonly FrameResult[], minScore: number, noFace: NoFaceValue): Float32Array {
-  const rows = new Float32Array(results.length * ROW_DIM);
+/** The SSI rows of a batch of results, `points` landmarks per face (rowDimFor(points) values per row). */
+export function resultRows(results: readonly FrameResult[], minScore: number, noFace: NoFaceValue, points = NUM_LANDMARKS): Float32Array {
+  const dim = rowDimFor(points);
+  const rows = new Float32Array(results.length * dim);
   results.forEach((r, i) => {
     const face = faceOf(r, minScore);
-    if (face) writeLandmarkRow(rows, i * ROW_DIM, face.points, face.score);
-    else writeEmptyRow(rows, i * ROW_DIM, r.kind === "landmarks" ? r.landmarks.score : 0, noFace);
+    if (face) writeLandmarkRow(rows, i * dim, face.points, face.score, points);
+    else writeEmptyRow(rows, i * dim, r.kind === "landmarks" ? r.landmarks.score : 0, noFace, dim);
   });
   return rows;
 }

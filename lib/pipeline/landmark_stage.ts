@@ -1,22 +1,22 @@
 /**
  * The seam around the landmark model: the one place where a ROI is cropped to the model's input (crop), the one
  * place where the model runs (infer), and the one place where its raw outputs become image landmarks and a face
- * score (project). Everything else in the pipeline deals in ROIs and FaceLandmarks, so another landmark model
- * (MediaPipe's 478-point attention model, MEDIAPIPE.md §7) plugs in by providing these three steps with its own
- * sizes (numLandmarks, valuesPerFace).
+ * score (project). Everything else in the pipeline deals in ROIs and FaceLandmarks; the model's own sizes
+ * (numLandmarks, valuesPerFace) come from the loaded model: 468 points for face_landmark, 478 for MediaPipe's
+ * attention model (refine_landmarks, MEDIAPIPE.md §7), whose heads LandmarkModel has already merged.
  */
 import type { FaceLandmarks, RgbImage, Roi } from "../types.js";
-import { LANDMARK_INPUT_SIZE, NUM_LANDMARKS } from "../types.js";
+import { LANDMARK_INPUT_SIZE } from "../types.js";
 import { imageToTensor, type ImageToTensorOptions } from "../calculators/image_to_tensor.js";
 import { projectLandmarks, sigmoid } from "../calculators/landmark_projection.js";
-import { LandmarkModel, LANDMARK_TENSOR_SIZE, LANDMARK_VALUES, type LandmarkBatch, type LandmarkOutputs } from "../inference/landmark_model.js";
+import { LandmarkModel, LANDMARK_TENSOR_SIZE, type LandmarkBatch, type LandmarkOutputs } from "../inference/landmark_model.js";
 import type { Device } from "../inference/session.js";
 
 export class LandmarkStage {
-  /** Landmarks per face (468 for face_landmark). */
-  readonly numLandmarks = NUM_LANDMARKS;
+  /** Landmarks per face (468 for face_landmark, 478 for the attention model). */
+  readonly numLandmarks: number;
   /** Raw output values per face (x, y, z per landmark). */
-  readonly valuesPerFace = LANDMARK_VALUES;
+  readonly valuesPerFace: number;
   /** Input values per crop. */
   readonly tensorSize = LANDMARK_TENSOR_SIZE;
   private readonly cropOptions: ImageToTensorOptions;
@@ -27,6 +27,8 @@ export class LandmarkStage {
     halfPixel: boolean,
   ) {
     this.cropOptions = { range: { min: 0, max: 1 }, border: "replicate", halfPixel };
+    this.numLandmarks = model.pointsPerFace;
+    this.valuesPerFace = model.valuesPerFace;
   }
 
   get device(): Device {
@@ -38,7 +40,7 @@ export class LandmarkStage {
   }
 
   allocateOutputs(capacity: number): LandmarkOutputs {
-    return LandmarkModel.allocateOutputs(capacity);
+    return this.model.allocateOutputs(capacity);
   }
 
   /** A buffer for one face's projected landmarks. */

@@ -14,11 +14,17 @@ import type { RgbImage } from "../types.js";
 import { waited, type TimingRecorder } from "./timing.js";
 
 export interface RowBatch {
-  /** count * ROW_DIM values. */
+  /** count * FaceMesh.rowDim values (937, or 957 with refine_landmarks). */
   rows: Float32Array;
   count: number;
   /** Index of the batch's first frame in the video. */
   firstFrame: number;
+  /**
+   * Per frame, the landmarks its row carries (x, y, z: FaceLandmarks.points, 468 or 478 points; the rows have no
+   * z), or null. Views of the pipeline's buffers: valid until the consumer asks for the next batch (the head pose
+   * reads them then).
+   */
+  points?: Array<Float32Array | null>;
 }
 
 export interface ScheduleOptions<S> {

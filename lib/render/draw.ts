@@ -2,14 +2,15 @@
  * Drawing a face mesh onto an RgbImage, in place: the mesh's triangle edges as 1-pixel lines (Bresenham, no
  * anti-aliasing) and the landmarks as small filled disks.
  *
- * Landmarks come as one SSI output row (ROW_DIM = 937 floats: y0, x0, ..., y467, x467, score), normalized to the
- * image height/width, the way NOVA's renderer reads them (pixel = (y*height, x*width)). A normalized coordinate
+ * Landmarks come as one SSI output row (ROW_DIM = 937 floats: y0, x0, ..., y467, x467, score; or 957 with
+ * refine_landmarks: 478 pairs, irises 468..477), normalized to the image height/width, the way NOVA's renderer
+ * reads them (pixel = (y*height, x*width)). A 478-point row also gets its irises drawn as circles. A normalized coordinate
  * c maps to the continuous pixel coordinate c*size - 0.5, whose integer values are pixel centres (pixel i covers
  * [i/size, (i+1)/size) in normalized units); lines join the pixels nearest to the landmarks.
  */
 import type { RgbImage } from "../types.js";
 import { NUM_LANDMARKS, ROW_DIM } from "../types.js";
-import { rowHasFace } from "../rows.js";
+import { pointsForRowDim, rowHasFace } from "../rows.js";
 
 export type Rgb = readonly [number, number, number];
 
@@ -22,10 +23,15 @@ export interface DrawOptions {
   pointRadius?: number;
   /** Width of the edges in pixels; default 1. */
   lineWidth?: number;
+  /** Colour of the iris circles (478-point rows); default magenta (the head-pose axes use cyan). null: no circles. */
+  irisColor?: Rgb | null;
 }
 
 const DEFAULT_EDGE: Rgb = [0, 255, 0];
 const DEFAULT_POINT: Rgb = [255, 0, 0];
+export const DEFAULT_IRIS: Rgb = [255, 0, 255];
+/** First landmark of each iris in a 478-point row: its centre, then four points on its edge. */
+const IRIS_FIRST = [468, 473] as const;
 
 function setPixel(image: RgbImage, x: number, y: number, c: Rgb): void {
   const i = (y * image.width + x) * 3;
@@ -117,17 +123,30 @@ export function drawDisk(image: RgbImage, cx: number, cy: number, radius: number
   }
 }
 
+/** A circle outline of `radius` pixels around (cx, cy) (continuous coordinates), as a polygon fine enough to look round. */
+export function drawCircle(image: RgbImage, cx: number, cy: number, radius: number, color: Rgb, width = 1): void {
+  if (![cx, cy, radius].every(Number.isFinite) || radius < 0) return;
+  // About one segment per 2 pixels of circumference, at least 8.
+  const n = Math.max(8, Math.ceil((Math.PI * radius) / 1));
+  for (let k = 0; k < n; k++) {
+    const a0 = (2 * Math.PI * k) / n;
+    const a1 = (2 * Math.PI * (k + 1)) / n;
+    drawLine(image, cx + radius * Math.cos(a0), cy + radius * Math.sin(a0), cx + radius * Math.cos(a1), cy + radius * Math.sin(a1), color, width);
+  }
+}
+
 /**
  * Draws one face (an SSI landmark row) onto `image`, in place.
  * @param edges pairs of landmark indices (e.g. loadMeshEdges() from mesh_topology.ts)
  * @returns false when the row was skipped (no landmarks: see rowHasFace), true when drawn.
  */
 export function drawFaceMesh(image: RgbImage, row: ArrayLike<number>, edges: ArrayLike<number>, opts: DrawOptions = {}): boolean {
-  if (row.length !== ROW_DIM) throw new Error(`drawFaceMesh: a landmark row has ${ROW_DIM} values (468 y,x pairs + score), got ${row.length}`);
+  const points = pointsForRowDim(row.length);
+  if (points === null) throw new Error(`drawFaceMesh: a landmark row has ${ROW_DIM} values (468 y,x pairs + score) or 957 (478 pairs), got ${row.length}`);
   if (image.data.length !== image.width * image.height * 3) {
     throw new Error(`drawFaceMesh: image data has ${image.data.length} bytes, expected ${image.width}x${image.height}x3`);
   }
-  if (!rowHasFace(row)) return false;
+  if (!rowHasFace(row, 0, row.length)) return false;
   const { width, height } = image;
   const px = (i: number) => row[2 * i + 1]! * width - 0.5;
   const py = (i: number) => row[2 * i]! * height - 0.5;
@@ -143,7 +162,16 @@ export function drawFaceMesh(image: RgbImage, row: ArrayLike<number>, edges: Arr
   }
   if (pointColor) {
     const radius = opts.pointRadius ?? 1;
-    for (let i = 0; i < NUM_LANDMARKS; i++) drawDisk(image, px(i), py(i), radius, pointColor);
+    for (let i = 0; i < points; i++) drawDisk(image, px(i), py(i), radius, pointColor);
+  }
+  const irisColor = opts.irisColor === undefined ? DEFAULT_IRIS : opts.irisColor;
+  if (irisColor && points > NUM_LANDMARKS) {
+    // Centre = the iris's first point; radius = mean distance (in pixels) to its four edge points.
+    for (const c of IRIS_FIRST) {
+      let r = 0;
+      for (let k = 1; k <= 4; k++) r += Math.hypot(px(c + k) - px(c), py(c + k) - py(c));
+      drawCircle(image, px(c), py(c), r / 4, irisColor, opts.lineWidth ?? 1);
+    }
   }
   return true;
 }

@@ -8,7 +8,8 @@ import { createRequire } from "node:module";
 import { NUM_LANDMARKS } from "../types.js";
 import type { Rgb } from "./draw.js";
 
-export const MESH_PARTS = ["mesh", "contours", "points"] as const;
+/** "irises": circles around the irises of 478-point rows (refine_landmarks); nothing on 468-point rows. */
+export const MESH_PARTS = ["mesh", "contours", "points", "irises"] as const;
 export type MeshPart = (typeof MESH_PARTS)[number];
 
 /** Parses a part list such as "mesh,points" (the flag name goes into the error). */

@@ -93,7 +93,7 @@ export async function runOnSessions(
         context.signal?.throwIfAborted();
         await mod.write(model, prediction, request, context);
         for (const e of plan.outputs) {
-          const doc = await outputDocument(outputs[e.id]!, e, mod.dimLabels?.(e.id));
+          const doc = await outputDocument(outputs[e.id]!, e, mod.dimLabels?.(e.id, model));
           await db.upsertStream(plan.dataset, doc);
           logger.info(`${label}: Streams document '${e.name}' upserted (fileExt stream, sr ${doc.sr}, type ${doc.type}, ${doc.dimlabels?.length ?? 0} dim labels)`);
         }

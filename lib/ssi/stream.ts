@@ -378,7 +378,8 @@ export class SsiStreamWriter {
 
   #rows = 0;
   /** failed: a write to the temp file failed, so its content is unknown; only abort() is allowed. */
-  #state: "open" | "committed" | "aborted" | "failed" = "open";
+  #state: "open" | "prepared" | "committed" | "aborted" | "failed" = "open";
+  #header: SsiHeader | undefined;
   #handle: FileHandle | undefined;
   readonly #tmpHeader: string;
   readonly #tmpData: string;
@@ -513,7 +514,77 @@ export class SsiStreamWriter {
     return run;
   }
 
+  /**
+   * The first half of commit(): everything but the replacement (data flushed and synced, header written and
+   * synced under its temporary name). The output is untouched until commit() (or commitTogether); abort() still
+   * drops it. A failed prepare discards this writer's temp files.
+   */
+  prepare(): Promise<void> {
+    const run = this.#pending.then(() => this.#prepare());
+    this.#pending = run.then(() => undefined, () => undefined);
+    return run.then(() => undefined);
+  }
+
+  /**
+   * Commits several streams that belong together (a landmark stream and its head pose): all appear, or none.
+   * Each is prepared first; then, when all are in one folder, their files are replaced as ONE journaled group
+   * (lib/atomic_file.ts replaceGroup; the last writer's header is the commit point, and a kill at any step is
+   * rolled back or forward by the next writer of these paths). Streams in different folders are committed one
+   * group after the other, in the order given: an error or kill between two of them leaves the earlier ones
+   * new and the later ones as they were, so give the stream readers look at first last.
+   */
+  static async commitTogether(writers: readonly SsiStreamWriter[]): Promise<SsiHeader[]> {
+    try {
+      for (const w of writers) await w.prepare();
+    } catch (err) {
+      for (const w of writers) await w.abort();
+      throw err;
+    }
+    const dirs = new Set(writers.map((w) => path.dirname(w.path)));
+    if (writers.length < 2 || dirs.size > 1) {
+      const headers: SsiHeader[] = [];
+      try {
+        for (const w of writers) headers.push(await w.commit());
+      } catch (err) {
+        for (const w of writers) await w.abort();
+        throw err;
+      }
+      return headers;
+    }
+    const last = writers[writers.length - 1]!;
+    const entries = writers.flatMap((w) => [
+      { temp: w.#tmpData, target: w.dataPath },
+      { temp: w.#tmpHeader, target: w.path },
+    ]);
+    try {
+      await replaceGroup(entries, { fs: last.#fs, tag: last.#tag });
+    } catch (err) {
+      // The group's journal (named after the last header, with its tag) still there: the next run recovers it,
+      // and needs every temp file; otherwise the temps are dropped.
+      const pending = await last.#fs.lstat(siblingPath(last.path, last.#tag, "journal")).then(() => true, () => false);
+      for (const w of writers) {
+        if (pending) w.#state = "aborted";
+        else await w.#discard();
+      }
+      throw new Error(`${last.path}: cannot write the SSI streams ${writers.map((w) => w.path).join(", ")} together: ${(err as Error).message}`, { cause: err });
+    }
+    for (const w of writers) w.#state = "committed";
+    return writers.map((w) => w.#header!);
+  }
+
   async #commit(): Promise<SsiHeader> {
+    if (this.#state !== "prepared") await this.#prepare();
+    try {
+      await replaceGroup([{ temp: this.#tmpData, target: this.dataPath }, { temp: this.#tmpHeader, target: this.path }], { fs: this.#fs, tag: this.#tag });
+      this.#state = "committed";
+      return this.#header!;
+    } catch (err) {
+      await this.#discard();
+      throw new Error(`${this.path}: cannot write SSI stream: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async #prepare(): Promise<SsiHeader> {
     this.#assertOpen("commit");
     try {
       await this.#flush();
@@ -532,8 +603,8 @@ export class SsiStreamWriter {
       } finally {
         await headerFile.close();
       }
-      await replaceGroup([{ temp: this.#tmpData, target: this.dataPath }, { temp: this.#tmpHeader, target: this.path }], { fs: this.#fs, tag: this.#tag });
-      this.#state = "committed";
+      this.#state = "prepared";
+      this.#header = header;
       return header;
     } catch (err) {
       await this.#discard();
@@ -543,7 +614,7 @@ export class SsiStreamWriter {
 
   /** Drops what was written; an existing stream at the output path is left as it was. Safe to call twice. */
   abort(): Promise<void> {
-    const run = this.#pending.then(() => (this.#state === "open" || this.#state === "failed" ? this.#discard() : undefined));
+    const run = this.#pending.then(() => (this.#state === "open" || this.#state === "prepared" || this.#state === "failed" ? this.#discard() : undefined));
     this.#pending = run.catch(() => undefined);
     return run;
   }
