@@ -47,6 +47,8 @@ import type { RgbImage } from "../lib/types.js";
 import { cachedReference, mediapipeReferences, type MpMode, type MpReference } from "../scripts/mediapipe_reference.js";
 import { measureGeometryCost, type GeometryCost } from "./geometry_cost.js";
 import { generatedVideos, loopedVideo, sharedVideos, type BenchVideo } from "./media.js";
+import { segmentSpeed, type SegmentSpeed } from "./segment_speed.js";
+import { DEFAULT_PARALLEL_SEGMENTS } from "../lib/segments.js";
 import type { ModelSpeedOutput } from "./model_speed.js";
 
 const ROOT = projectRoot();
@@ -473,6 +475,8 @@ interface Results {
   longVideo: E2eRun[];
   /** The talking heads looped to at least STEADY_MIN_FRAMES frames (loopedVideo), both modes, every round. */
   steady: Array<E2eRun & { original: string; loops: number }>;
+  /** Segment-batched tracking (bench/segment_speed.ts): each talking head looped 16x against the clip itself. */
+  segmentBatched: Array<{ original: string; speeds: SegmentSpeed[] }>;
   mediapipe: Record<string, Partial<Record<MpMode, MpStats | string>>>;
   stages: StageCosts[];
   /** The head pose's cost per frame (bench/geometry_cost.ts). */
@@ -658,6 +662,22 @@ function markdown(r: Results): string {
     }
   }
 
+  if (r.segmentBatched.length > 0) {
+    out.push(
+      "",
+      "### Segment-batched tracking (bbox mode, `facemesh run --parallel-segments K`)",
+      "",
+      "Each talking head looped 16x (stream copy) against the clip itself, rounds interleaved: marginal frames/s = frames added / wall time added, so start-up cancels out; K = 1 is the unsplit run, K > 1 splits the looped clip into K segments tracked side by side (one model call carries one face of each). CPU bound = cores x 1000 / CPU ms per added frame (node and ffmpeg).",
+      "",
+    );
+    const segRows = r.segmentBatched.flatMap(({ original, speeds }) => {
+      const mp = r.mediapipe[original]?.none;
+      const mpFps = typeof mp === "object" ? mp.fps : NaN;
+      return speeds.map((x) => [original, String(x.k), `${f0(x.marginalFps)} (${x.rounds.map(f0).join(", ")})`, ratio(x.marginalFps, mpFps), f0(x.cpuBoundFps), ratio(x.cpuBoundFps, mpFps)]);
+    });
+    out.push(table(["video", "K", "marginal fps (rounds)", "vs MediaPipe tracking", "CPU bound fps", "vs MediaPipe tracking"], segRows));
+  }
+
   // Where the time goes.
   out.push("", "## Where the time goes (per frame, ms; median run of each)", "");
   out.push(
@@ -765,6 +785,7 @@ async function main(): Promise<void> {
     e2e: [],
     longVideo: [],
     steady: [],
+    segmentBatched: [],
     mediapipe: {},
     stages: [],
     tuning: [],
@@ -883,6 +904,20 @@ async function main(): Promise<void> {
   for (const v of mpVideos) {
     results.mediapipe[v.name] = {};
     for (const mode of ["none", "flush"] as const) results.mediapipe[v.name][mode] = mergeMp(mpRuns.get(`${v.name}\u0000${mode}`) ?? []);
+  }
+
+  // Segment-batched tracking beside the steady state: the talking heads looped 16x against the clips themselves.
+  for (const v of videos.filter((x) => x.talkingHead512)) {
+    try {
+      log(`[${elapsed()}] segment-batched tracking: ${v.name}`);
+      const frames = results.videos.find((x) => x.name === v.name)?.frames ?? 0;
+      const looped = await loopedVideo(CACHE, v, frames, frames * 16, log);
+      const b = await bboxStream(looped, log);
+      const speeds = await segmentSpeed({ file: v.file, bbox: bboxes.get(v.name)! }, { file: looped.file, bbox: b.file }, [1, DEFAULT_PARALLEL_SEGMENTS], runs, (m) => log(`  ${m}`));
+      results.segmentBatched.push({ original: v.name, speeds });
+    } catch (err) {
+      results.errors.push(`segment-batched tracking, ${v.name}: ${(err as Error).message}`);
+    }
   }
 
   // 3. The long clip: once per mode.

@@ -78,6 +78,8 @@ async function main(): Promise<void> {
             .option("tracking", { type: "boolean", describe: "MediaPipe's tracking (default on): without --bbox video mode (detector only when no face is tracked), with --bbox the rotation from the previous frame's landmarks; off: static mode / rotation 0" })
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("smoothing", { type: "string", describe: "none (MediaPipe's raw rows) or one_euro (FaceLandmarker's filter over time; trainer default none)" })
+            .option("segment-seconds", { type: "number", describe: "a longer video is processed in segments of this many seconds, side by side, merged in order (trainer default 300; 0: never split)" })
+            .option("parallel-segments", { type: "number", describe: "segments tracked side by side, each model call carrying one face of each (bbox mode with tracking; default 2)" })
             .option("refine-landmarks", { type: "boolean", describe: "MediaPipe's attention model: 478 landmarks (irises 468-477), 957 values per frame" })
             .option("detector", { ...DETECTOR, describe: `${DETECTOR.describe}, when there is no bbox stream` })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),
@@ -91,6 +93,8 @@ async function main(): Promise<void> {
         if (a.tracking !== undefined) raw.tracking = a.tracking;
         if (a.noTracking) raw.tracking = false;
         if (a.smoothing !== undefined) raw.smoothing = a.smoothing;
+        if (a.segmentSeconds !== undefined) raw.segment_seconds = a.segmentSeconds;
+        const parallelSegments = checkWholeNumber(a.parallelSegments, "--parallel-segments", 1, 64);
         if (a.refineLandmarks !== undefined) raw.refine_landmarks = a.refineLandmarks;
         const devices = parseDevices(a.device);
         const threads = checkWholeNumber(a.threads, "--threads", 1, MAX_THREADS);
@@ -104,7 +108,7 @@ async function main(): Promise<void> {
         const headPoseOut = a.headPoseOut === undefined ? undefined : streamPath(a.headPoseOut);
         assertOutputsDistinct({ video: a.input, "--bbox": a.bbox, "--keypoints": a.keypoints }, { "--out": out, "--head-pose-out": headPoseOut });
         assertOutputFoldersExist({ "--out": out, "--head-pose-out": headPoseOut });
-        await runJob(a.input, out, { options, devices, headPoseOut, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
+        await runJob(a.input, out, { options, devices, headPoseOut, bbox: a.bbox, keypoints: a.keypoints, force: a.force, detector: a.detector as "short" | "full", threads, parallelSegments, ffmpeg: a.ffmpeg, ffprobe: a.ffprobe });
       },
     )
     .command(
@@ -211,6 +215,7 @@ interface RunSettings {
   force?: boolean;
   detector: "short" | "full";
   threads?: number;
+  parallelSegments?: number;
   ffmpeg?: string;
   ffprobe?: string;
 }
@@ -234,7 +239,7 @@ async function runJob(input: string, out: string, s: RunSettings): Promise<void>
   try {
     const tally = { rows: 0, faces: 0 };
     const headPose = s.headPoseOut ? { path: s.headPoseOut, noFace: s.options.no_face } : undefined;
-    const rows = countingFaces(predictRows(mesh, opened, { options: s.options, tools }, context), tally, mesh.rowDim);
+    const rows = countingFaces(predictRows(mesh, opened, { options: s.options, tools, parallelSegments: s.parallelSegments }, context), tally, mesh.rowDim);
     const header = await writeLandmarkStream(out, opened.video, rows, { points: mesh.pointsPerFace, headPose });
     progress.stop();
     const few = fewFacesWarning(tally.faces, tally.rows, opened.hints ? "bbox" : s.detector);

@@ -14,6 +14,7 @@ import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
 import { hintRows } from "./pipeline/box_rois.js";
 import { smoothRowBatches } from "./calculators/landmarks_smoothing.js";
 import { frameTimes } from "./video/frame_times.js";
+import { DEFAULT_PARALLEL_SEGMENTS, planSegments, segmentedRows, TRACKING_WARMUP_FRAMES, type SegmentStats } from "./segments.js";
 import type { FaceMeshOptions } from "./nova/options.js";
 import { rowDimFor, type NoFaceValue } from "./rows.js";
 import { NUM_LANDMARKS } from "./types.js";
@@ -119,6 +120,16 @@ export const TRACKING_DECODER_NICENESS = 10;
 export interface PredictSettings {
   options: FaceMeshOptions;
   tools?: MediaTools;
+  /** Segments run side by side (options.segment_seconds splits the video); default DEFAULT_PARALLEL_SEGMENTS. */
+  parallelSegments?: number;
+  /** Frames a tracked segment starts early; default TRACKING_WARMUP_FRAMES (for measurements). */
+  segmentWarmup?: number;
+  /** Whether each warm-up's track is checked against the segment before (default: with tracking); for measurements. */
+  segmentCheck?: boolean;
+  /** Filled in with what the segments did. */
+  segmentStats?: SegmentStats;
+  /** Split video mode too (it is not, see splitRows); for measurements. */
+  splitVideoMode?: boolean;
 }
 
 /** The rows of the whole video, batch by batch (lazy: nothing runs until iterated). */
@@ -126,6 +137,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
   const { options } = settings;
   // Frame buffers go back to the decoder once their batch is written: up to three batches are out at once (read
   // ahead, being prepared, in the model), so that many can wait to be reused.
+  const split = await splitRows(mesh, opened, settings, context);
   const pool = new FramePool({ maxFree: 3 * options.batch_size + 1 });
   const frames = decodeFrames(opened.video.path, opened.video, {
     ffmpeg: settings.tools?.ffmpeg,
@@ -135,7 +147,7 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     niceness: options.tracking ? TRACKING_DECODER_NICENESS : undefined,
   });
   let done = 0;
-  const raw = mesh.run(frames, {
+  const raw = split ?? mesh.run(frames, {
     batchSize: options.batch_size,
     minScore: options.min_score_thresh,
     noFace: options.no_face,
@@ -153,6 +165,37 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     const rows = hintRows(opened.hints);
     if (done < rows) context.logger.warn(`${opened.video.path}: decoded ${done} frames, the bbox stream has ${rows} rows: wrote ${done} rows`);
   }
+}
+
+/**
+ * The rows in segments (lib/segments.ts) when the video is longer than options.segment_seconds; null: unsplit (no
+ * splitting asked for, a short video, or no timestamps to seek by).
+ */
+async function splitRows(mesh: FaceMesh, opened: OpenedInputs, settings: PredictSettings, context: HookContext): Promise<AsyncGenerator<RowBatch> | null> {
+  const { options } = settings;
+  const { video } = opened;
+  // Video mode's chain never forgets (each ROI from the last landmarks), so a warmed-up segment agrees with an
+  // unsplit run only to float noise, which can grow (README "Segments"): on one machine it is not split.
+  if (options.tracking && !opened.hints && !settings.splitVideoMode) return null;
+  const segments = planSegments(opened.expectedRows, video.fps, video.isImage ? 0 : options.segment_seconds, options.tracking, settings.segmentWarmup ?? TRACKING_WARMUP_FRAMES);
+  if (segments.length < 2) return null;
+  const times = await frameTimes(video, { ffprobe: settings.tools?.ffprobe, signal: context.signal });
+  if (times.source !== "pts") {
+    context.logger.warn(`${video.path}: not split into segments (no timestamps to seek by: ${times.reason})`);
+    return null;
+  }
+  const inputs = {
+    video,
+    times,
+    hints: opened.hints,
+    run: { batchSize: options.batch_size, minScore: options.min_score_thresh, noFace: options.no_face, tracking: options.tracking, signal: context.signal },
+    ffmpeg: settings.tools?.ffmpeg,
+    niceness: options.tracking ? TRACKING_DECODER_NICENESS : undefined,
+    onWarning: (m: string) => context.logger.warn(m),
+  };
+  // Without tracking the model calls are full batches already: segments run one after the other.
+  const parallel = options.tracking && (opened.hints || settings.splitVideoMode) ? (settings.parallelSegments ?? DEFAULT_PARALLEL_SEGMENTS) : 1;
+  return segmentedRows(mesh, inputs, segments, parallel, settings.segmentCheck ?? options.tracking, settings.segmentStats);
 }
 
 /** The one-euro smoothing stage (lib/calculators/landmarks_smoothing.ts), timed by the frames' presentation timestamps. */

@@ -30,11 +30,12 @@ import { rowDimFor, type NoFaceValue } from "./rows.js";
 import { hintRows, type BoxHints } from "./pipeline/box_rois.js";
 import { BatchRunner, needsDetector, pipelineMode, type PipelineMode } from "./pipeline/batch.js";
 import { LandmarkStage } from "./pipeline/landmark_stage.js";
+import { JoinedLandmarkCalls } from "./pipeline/joined_calls.js";
 import { ReusableBuffer, scheduleBatches, type RowBatch } from "./pipeline/scheduler.js";
 import { RunTimer, type PipelineTiming } from "./pipeline/timing.js";
-import { NO_TRACK, TRACKING_TOLERANCE } from "./pipeline/tracking.js";
+import { NO_TRACK, TRACKING_TOLERANCE, type TrackState } from "./pipeline/tracking.js";
 
-export type { BoxHints, PipelineMode, PipelineTiming, RowBatch };
+export type { BoxHints, PipelineMode, PipelineTiming, RowBatch, JoinedLandmarkCalls, TrackState };
 export { TRACKING_TOLERANCE, pipelineMode };
 
 /** MediaPipe keeps a face when its landmark score is strictly above this (the solution's min_tracking_confidence). */
@@ -85,6 +86,25 @@ export interface RunOptions {
   /** Bbox mode: the ROIs' centres and sizes from these rows. Absent: faces come from the detector. */
   hints?: BoxHints;
   signal?: AbortSignal;
+  /**
+   * Index in the video of the first frame given (a segment's start, lib/segments.ts): the bbox rows are read from
+   * there, and the row batches are numbered from there. Default 0.
+   */
+  firstFrame?: number;
+  /**
+   * Tracking's model calls joined with other runs' (FaceMesh.joinedCalls): runs side by side share each call. The
+   * run joins when it starts and leaves when it ends.
+   */
+  joined?: JoinedLandmarkCalls;
+  /**
+   * Tracking's state before the first frame (default: no track): the state another run ended with on the frame
+   * before (finalState), so that the two runs give the rows of one.
+   */
+  initialState?: TrackState;
+  /** Told tracking's state after the last frame, once all rows were yielded. */
+  finalState?: (state: TrackState) => void;
+  /** Told tracking's state after each batch (the state before frame `next`), when its rows are yielded. */
+  batchState?: (next: number, state: TrackState) => void;
   /**
    * Called with each batch's frames once the pipeline will not read them again (after the batch's rows were
    * yielded), e.g. to give their buffers back to the decoder's FramePool. Frames of a run that stops early are
@@ -165,6 +185,11 @@ export class FaceMesh {
     return result.score > minScore ? result : null;
   }
 
+  /** A meeting point for runs side by side whose tracking calls are to be joined (RunOptions.joined). */
+  joinedCalls(): JoinedLandmarkCalls {
+    return new JoinedLandmarkCalls(this.stage);
+  }
+
   /** Landmarks for one ROI per image (one batch). */
   async landmarksFor(images: readonly RgbImage[], rois: readonly Roi[]): Promise<FaceLandmarks[]> {
     const input = this.stage.allocateInput(images.length);
@@ -181,15 +206,29 @@ export class FaceMesh {
     const { batchSize, hints } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch_size must be a positive integer, got ${batchSize}`);
     const timer = new RunTimer(batchSize);
-    const detector = needsDetector(options) ? await this.faceDetector() : null;
-    const runner = new BatchRunner(this.stage, detector, options, timer);
-    yield* scheduleBatches(
-      frames,
-      NO_TRACK,
-      { batchSize, rowLimit: hints ? hintRows(hints) : Number.POSITIVE_INFINITY, signal: options.signal, framesDone: options.framesDone },
-      runner.process,
-      timer,
-    );
+    // Joined before the first await: the other runs must not start a call without this one.
+    const leave = options.joined?.join();
+    try {
+      const detector = needsDetector(options) ? await this.faceDetector() : null;
+      const runner = new BatchRunner(this.stage, detector, options, timer, options.joined);
+      yield* scheduleBatches(
+        frames,
+        options.initialState ?? NO_TRACK,
+        {
+          batchSize,
+          rowLimit: hints ? hintRows(hints) : Number.POSITIVE_INFINITY,
+          firstFrame: options.firstFrame,
+          signal: options.signal,
+          framesDone: options.framesDone,
+          finalState: options.finalState,
+          batchState: options.batchState,
+        },
+        runner.process,
+        timer,
+      );
+    } finally {
+      leave?.();
+    }
     this.lastTiming = timer.finish();
   }
 

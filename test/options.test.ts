@@ -18,23 +18,23 @@ function trainerWith(optstr: string): Trainer {
 
 test("defaults are facemesh.trainer's", () => {
   assert.deepEqual(resolveOptions(trainer, {}), {
-    options: { min_score_thresh: 0.5, batch_size: 50, device: "cpu", no_face: "zeros", tracking: true, smoothing: "none", refine_landmarks: false },
+    options: { min_score_thresh: 0.5, batch_size: 50, device: "cpu", no_face: "zeros", tracking: true, smoothing: "none", refine_landmarks: false, segment_seconds: 300 },
     warnings: [],
   });
   // The trainer is the only source: other declared defaults change the result.
-  const other = trainerWith("{min_score_thresh:STRING:0.25};{batch_size:STRING:8};{device:LIST:cuda,cpu};{no_face:LIST:nan,zeros};{tracking:BOOL:False};{smoothing:LIST:one_euro,none};{refine_landmarks:BOOL:True}");
-  assert.deepEqual(defaultOptions(other), { min_score_thresh: 0.25, batch_size: 8, device: "cuda", no_face: "nan", tracking: false, smoothing: "one_euro", refine_landmarks: true });
+  const other = trainerWith("{min_score_thresh:STRING:0.25};{batch_size:STRING:8};{device:LIST:cuda,cpu};{no_face:LIST:nan,zeros};{tracking:BOOL:False};{smoothing:LIST:one_euro,none};{refine_landmarks:BOOL:True};{segment_seconds:STRING:0}");
+  assert.deepEqual(defaultOptions(other), { min_score_thresh: 0.25, batch_size: 8, device: "cuda", no_face: "nan", tracking: false, smoothing: "one_euro", refine_landmarks: true, segment_seconds: 0 });
 });
 
 test("values as NOVA's JSON options send them (numbers, booleans)", () => {
   const raw = parseOptionsJson('{"min_score_thresh": 0.7, "batch_size": 250, "device": "cuda", "no_face": "nan", "tracking": false, "refine_landmarks": true}');
-  assert.deepEqual(resolveOptions(trainer, raw).options, { min_score_thresh: 0.7, batch_size: 250, device: "cuda", no_face: "nan", tracking: false, smoothing: "none", refine_landmarks: true });
+  assert.deepEqual(resolveOptions(trainer, raw).options, { min_score_thresh: 0.7, batch_size: 250, device: "cuda", no_face: "nan", tracking: false, smoothing: "none", refine_landmarks: true, segment_seconds: 300 });
 });
 
 test("values as optStr sends them (all text), in NOVA's spellings", () => {
   const raw = parseOptStr("min_score_thresh=0.3; batch_size = 16;device=WebGPU;no_face=NaN;tracking=False;");
   assert.deepEqual(raw, { min_score_thresh: "0.3", batch_size: "16", device: "WebGPU", no_face: "NaN", tracking: "False" });
-  assert.deepEqual(resolveOptions(trainer, raw).options, { min_score_thresh: 0.3, batch_size: 16, device: "webgpu", no_face: "nan", tracking: false, smoothing: "none", refine_landmarks: false });
+  assert.deepEqual(resolveOptions(trainer, raw).options, { min_score_thresh: 0.3, batch_size: 16, device: "webgpu", no_face: "nan", tracking: false, smoothing: "none", refine_landmarks: false, segment_seconds: 300 });
   assert.deepEqual(parseOptStr(""), {});
   assert.deepEqual(parseOptStr("a=b=c"), { a: "b=c" });
   assert.throws(() => parseOptStr("batch_size"), /optStr: "batch_size" is not key=value/);
@@ -43,7 +43,7 @@ test("values as optStr sends them (all text), in NOVA's spellings", () => {
 
 test("mixed forms: strings for numbers, 1/0 and true/false for booleans, null as not given", () => {
   const r = resolveOptions(trainer, { min_score_thresh: " 1 ", batch_size: "5e1", tracking: "1", device: null });
-  assert.deepEqual(r.options, { min_score_thresh: 1, batch_size: 50, device: "cpu", no_face: "zeros", tracking: true, smoothing: "none", refine_landmarks: false });
+  assert.deepEqual(r.options, { min_score_thresh: 1, batch_size: 50, device: "cpu", no_face: "zeros", tracking: true, smoothing: "none", refine_landmarks: false, segment_seconds: 300 });
   assert.equal(resolveOptions(trainer, { tracking: 0 }).options.tracking, false);
   assert.equal(resolveOptions(trainer, { tracking: "true" }).options.tracking, true);
   assert.equal(resolveOptions(trainer, { min_score_thresh: 0 }).options.min_score_thresh, 0);
@@ -85,6 +85,8 @@ test("each invalid value is refused with the option, the value and the rule", ()
     [{ tracking: 2 }, /^option tracking=2: must be a boolean/],
     [{ smoothing: "kalman" }, /^option smoothing="kalman": must be one of none, one_euro$/],
     [{ smoothing: true }, /^option smoothing=true: must be one of none, one_euro$/],
+    [{ segment_seconds: -2 }, /^option segment_seconds=-2: must be a number of seconds from 0 \(0: never split\)$/],
+    [{ segment_seconds: "Infinity" }, /^option segment_seconds="Infinity": must be a number of seconds from 0/],
   ];
   for (const [raw, pattern] of cases) {
     assert.throws(() => resolveOptions(trainer, raw), (e: Error) => pattern.test(e.message), `${JSON.stringify(raw)} should fail with ${pattern}`);
@@ -93,7 +95,7 @@ test("each invalid value is refused with the option, the value and the rule", ()
 
 test("a trainer that lacks an option or lists a device this code cannot run is refused, naming the trainer", () => {
   assert.throws(() => resolveOptions(trainerWith("{batch_size:STRING:50}"), {}), /other\.trainer: the trainer does not declare option "min_score_thresh"/);
-  const tpu = trainerWith("{min_score_thresh:STRING:0.5};{batch_size:STRING:50};{device:LIST:tpu,cpu};{no_face:LIST:zeros,nan};{tracking:BOOL:True};{smoothing:LIST:none,one_euro};{refine_landmarks:BOOL:False}");
+  const tpu = trainerWith("{min_score_thresh:STRING:0.5};{batch_size:STRING:50};{device:LIST:tpu,cpu};{no_face:LIST:zeros,nan};{tracking:BOOL:True};{smoothing:LIST:none,one_euro};{refine_landmarks:BOOL:False};{segment_seconds:STRING:300}");
   assert.throws(() => defaultOptions(tpu), /option device="tpu": is declared in the trainer but not supported by this code/);
   assert.equal(resolveOptions(tpu, { device: "cpu" }).options.device, "cpu");
 });

@@ -58,6 +58,7 @@ test("our facemesh.trainer: info, meta, io, model and options", async () => {
     ["tracking", "BOOL", true, undefined],
     ["smoothing", "LIST", "none", ["none", "one_euro"]],
     ["refine_landmarks", "BOOL", false, undefined],
+    ["segment_seconds", "STRING", 300, undefined],
   ]);
   // Only the three types the NOVA client can render.
   assert.ok(t.options.every((o) => ["STRING", "BOOL", "LIST"].includes(o.type)));

@@ -30,6 +30,11 @@ export interface FaceMeshOptions {
   smoothing: Smoothing;
   /** MediaPipe's refine_landmarks: the attention model, 478 points per face (irises 468..477), 957 values per row. */
   refine_landmarks: boolean;
+  /**
+   * A video longer than this many seconds is processed in segments of this length (lib/segments.ts), side by side,
+   * their rows merged in order; 0: never split.
+   */
+  segment_seconds: number;
 }
 
 export interface ResolvedOptions {
@@ -48,7 +53,7 @@ export const MAX_BATCH_SIZE = 4096;
 
 const NO_FACE_FILLS: readonly NoFaceFill[] = ["zeros", "nan"];
 const SMOOTHINGS: readonly Smoothing[] = ["none", "one_euro"];
-const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking", "smoothing", "refine_landmarks"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
+const KEYS = ["min_score_thresh", "batch_size", "device", "no_face", "tracking", "smoothing", "refine_landmarks", "segment_seconds"] as const satisfies ReadonlyArray<keyof FaceMeshOptions>;
 
 /**
  * Parses NOVA's older `optStr` form: "k=v;k2=v2". Values stay text (resolveOptions coerces them); whitespace
@@ -104,6 +109,9 @@ export function resolveOptions(trainer: Trainer, raw: Record<string, unknown>): 
     fail("batch_size", value("batch_size"), `must be a whole number from 1 to ${MAX_BATCH_SIZE}`);
   }
 
+  const segment_seconds = toNumber("segment_seconds", value("segment_seconds"));
+  if (!(Number.isFinite(segment_seconds) && segment_seconds >= 0)) fail("segment_seconds", value("segment_seconds"), "must be a number of seconds from 0 (0: never split)");
+
   const options: FaceMeshOptions = {
     min_score_thresh,
     batch_size,
@@ -112,6 +120,7 @@ export function resolveOptions(trainer: Trainer, raw: Record<string, unknown>): 
     tracking: toBool("tracking", value("tracking")),
     smoothing: toChoice("smoothing", value("smoothing"), spec("smoothing"), SMOOTHINGS),
     refine_landmarks: toBool("refine_landmarks", value("refine_landmarks")),
+    segment_seconds,
   };
 
   const known = new Set<string>(KEYS);

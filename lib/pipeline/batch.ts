@@ -16,6 +16,7 @@ import { planFromHints, type BoxHints } from "./box_rois.js";
 import { FaceFinder } from "./face_finder.js";
 import { SKIP, SKIPPED, faceOf, resultRows, type FramePlan, type FrameResult } from "./frame_result.js";
 import type { LandmarkStage } from "./landmark_stage.js";
+import type { JoinedLandmarkCalls } from "./joined_calls.js";
 import type { RowBatch } from "./scheduler.js";
 import { timed, waited, type TimingRecorder } from "./timing.js";
 import { carriedRotation, followFaces, trackFrames, type TrackState, type TrackedFrame, type TrackingOps } from "./tracking.js";
@@ -65,6 +66,8 @@ export class BatchRunner {
     detector: FaceDetector | null,
     private readonly settings: BatchSettings,
     private readonly timer: TimingRecorder,
+    /** Tracking's one-face calls joined with other chains' (segments side by side); absent: calls of its own. */
+    private readonly joined?: JoinedLandmarkCalls,
   ) {
     const { batchSize } = settings;
     this.mode = pipelineMode(settings);
@@ -130,7 +133,7 @@ export class BatchRunner {
     return {
       crop: (i, roi, slot) => timed(this.timer, "cropMs", () => this.stage.crop(frames[i], roi, buffers.landmarkInput, slot)),
       // Outputs in slot `slot` too: frame i's are read (finish) before frame i+2 reuses the slot.
-      infer: (slot) => this.stage.infer(buffers.landmarkInput, 1, buffers.landmarkOutput, slot),
+      infer: (slot) => (this.joined ? this.joined.infer(buffers.landmarkInput, slot, buffers.landmarkOutput) : this.stage.infer(buffers.landmarkInput, 1, buffers.landmarkOutput, slot)),
       finish: async (i, roi, call) => {
         const out = await waited(this.timer, "modelWaitMs", call);
         this.timer.add("landmarkModelMs", out.ms);

@@ -27,12 +27,18 @@ export interface RowBatch {
   points?: Array<Float32Array | null>;
 }
 
-export interface ScheduleOptions {
+export interface ScheduleOptions<S> {
   batchSize: number;
   /** Frames beyond this many are not processed (the bbox stream's row count); Infinity for none. */
   rowLimit: number;
+  /** Index of the first frame in the video (a segment's start); default 0. */
+  firstFrame?: number;
   signal?: AbortSignal;
   framesDone?: (frames: readonly RgbImage[]) => void;
+  /** Told the state the last batch carried on, once every batch's rows were yielded. */
+  finalState?: (state: S) => void;
+  /** Told each batch's state (the state before frame `next`) when its rows are yielded. */
+  batchState?: (next: number, state: S) => void;
 }
 
 /** What a batch computes: its rows, and the state the next batch carries on from. */
@@ -55,14 +61,14 @@ async function* batches<T>(source: AsyncIterable<T>, size: number): AsyncGenerat
 export async function* scheduleBatches<S>(
   frames: AsyncIterable<RgbImage>,
   initial: S,
-  options: ScheduleOptions,
+  options: ScheduleOptions<S>,
   job: BatchJob<S>,
   timer: TimingRecorder,
 ): AsyncGenerator<RowBatch> {
   const { batchSize, rowLimit } = options;
   let state: Promise<S> = Promise.resolve(initial);
-  let inflight: { job: Promise<{ batch: RowBatch }>; frames: RgbImage[] } | null = null;
-  let next = 0;
+  let inflight: { job: Promise<{ batch: RowBatch; state: S }>; frames: RgbImage[] } | null = null;
+  let next = options.firstFrame ?? 0;
   let slot: 0 | 1 = 0;
   const source = batches(frames, batchSize)[Symbol.asyncIterator]();
   const pull = (): Promise<IteratorResult<RgbImage[]>> => {
@@ -71,8 +77,9 @@ export async function* scheduleBatches<S>(
     return p;
   };
   /** Waits for a batch in flight, yields its rows, then hands its frames back. */
-  async function* finish(f: { job: Promise<{ batch: RowBatch }>; frames: RgbImage[] }): AsyncGenerator<RowBatch> {
+  async function* finish(f: { job: Promise<{ batch: RowBatch; state: S }>; frames: RgbImage[] }): AsyncGenerator<RowBatch> {
     const done = await waited(timer, "modelWaitMs", f.job);
+    options.batchState?.(done.batch.firstFrame + done.batch.count, done.state);
     const t = timer.now();
     yield done.batch;
     timer.add("consumerMs", timer.now() - t);
@@ -101,6 +108,7 @@ export async function* scheduleBatches<S>(
       inflight = { job: running, frames: frameBatch };
     }
     if (inflight) yield* finish(inflight);
+    options.finalState?.(await state);
   } finally {
     // Stops the decoder (kills ffmpeg) when we leave early; waits for a read-ahead still in progress.
     await source.return(undefined).catch(() => undefined);

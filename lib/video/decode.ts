@@ -68,10 +68,20 @@ export interface DecodeOptions {
    * Best effort: a system that refuses it leaves ffmpeg at its inherited priority.
    */
   niceness?: number;
+  /**
+   * Start at the first frame whose presentation time is at or after this many seconds, on the stream's own
+   * timeline (the times frameTimes lists, not shifted to the file's start): ffmpeg seeks to the key frame before it
+   * and decodes from there, dropping the frames before it (`-seek_timestamp 1 -ss` before `-i`). See segment.ts.
+   */
+  seekSeconds?: number;
+  /** Stop after this many frames (ffmpeg's `-frames:v`). */
+  maxFrames?: number;
+  /** The index of the first frame yielded (default 0): the video's index of the frame a seek lands on. */
+  firstIndex?: number;
 }
 
 /** Arguments of the ffmpeg decode command; exported for tests and for the benchmark. */
-export function decodeArgs(info: Pick<VideoInfo, "path" | "streamIndex">, threads?: number): string[] {
+export function decodeArgs(info: Pick<VideoInfo, "path" | "streamIndex">, threads?: number, range: Pick<DecodeOptions, "seekSeconds" | "maxFrames"> = {}): string[] {
   return [
     "-hide_banner",
     "-nostdin",
@@ -81,11 +91,14 @@ export function decodeArgs(info: Pick<VideoInfo, "path" | "streamIndex">, thread
     "-loglevel",
     "level+info",
     ...(threads !== undefined ? ["-threads", String(threads)] : []),
+    // Frame-exact: ffmpeg decodes from the key frame before the time and drops the frames before it by timestamp.
+    ...(range.seekSeconds !== undefined ? ["-seek_timestamp", "1", "-ss", range.seekSeconds.toFixed(6)] : []),
     ...ffmpegInputArgs(info.path),
     "-map",
     `0:${info.streamIndex}`,
     "-vsync",
     "passthrough",
+    ...(range.maxFrames !== undefined ? ["-frames:v", String(range.maxFrames)] : []),
     "-f",
     "rawvideo",
     "-pix_fmt",
@@ -118,7 +131,7 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
   const channel = await FrameSocket.open();
   let child: ChildProcessByStdio<null, null, Readable>;
   try {
-    child = spawn(bin, decodeArgs({ path: abs, streamIndex: info.streamIndex }, opts.threads), { stdio: ["ignore", channel.writer, "pipe"] });
+    child = spawn(bin, decodeArgs({ path: abs, streamIndex: info.streamIndex }, opts.threads, opts), { stdio: ["ignore", channel.writer, "pipe"] });
   } finally {
     channel.closeWriter(); // ffmpeg holds its own copy now
   }
@@ -194,7 +207,8 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
     }
     const frameBytes = width * height * 3;
     channel.start(frameBytes, () => (pool ? pool.acquire(frameBytes) : new Uint8Array(frameBytes)));
-    let index = 0;
+    const firstIndex = opts.firstIndex ?? 0;
+    let index = firstIndex;
     for (let data = await channel.next(); data; data = await channel.next()) {
       if (signal?.aborted) {
         pool?.release(data); // read, never yielded
@@ -207,10 +221,10 @@ export async function* decodeFrames(file: string, info: VideoInfo, opts: DecodeO
     if (spawnError) throw new Error(`${abs}: cannot run ffmpeg (${bin}): ${spawnError.message}`);
     if (code !== 0) throw fail(`ffmpeg failed to decode the video (${killedBy ? `killed by ${killedBy}` : `exit code ${code}`})`);
     if (channel.partialBytes > 0) throw fail(`decoding ended inside frame ${index}: got ${channel.partialBytes} of ${frameBytes} bytes`);
-    if (index === 0) throw fail("ffmpeg decoded no frames");
+    if (index === firstIndex) throw fail(firstIndex === 0 ? "ffmpeg decoded no frames" : `ffmpeg decoded no frames from frame ${firstIndex} on`);
     // A container that lists more frames than could be decoded, together with ffmpeg's errors, means a damaged or
     // truncated file (ffmpeg itself exits 0 on a truncated mp4 whose index is intact).
-    if (!info.frameCountEstimated && index < info.frameCount && tail.errorCount > 0) {
+    if (!info.frameCountEstimated && index < Math.min(info.frameCount, firstIndex + (opts.maxFrames ?? Infinity)) && tail.errorCount > 0) {
       throw fail(`decoding stopped after ${index} of ${info.frameCount} frames: the file is truncated or damaged`);
     }
   } finally {
