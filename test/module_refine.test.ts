@@ -6,7 +6,8 @@
  *     it), meta points="478";
  *   - the CLI's rows against MediaPipe's own 478 landmarks (refineLandmarks) on the frames frozen in
  *     test/fixtures/mediapipe/static_refine.json: mean distance over 478 points / IOD <= 0.5%, iris centres too;
- *   - the hooks' tracked rows against the CLI's static rows, with the bounds module_e2e uses for 468 points.
+ *   - the hooks' tracked rows (bbox stream) against MediaPipe's video mode with refineLandmarks, frames frozen in
+ *     test/fixtures/mediapipe/video_refine.json.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -16,11 +17,17 @@ import { after, before, describe, test, type TestContext } from "node:test";
 import { projectRoot } from "../lib/convert/models.js";
 import { meshDistance, pointDistance, summarize } from "../lib/metrics.js";
 import type { Fixture } from "../scripts/make_mediapipe_fixture.js";
+import type { VideoFixture } from "../scripts/make_mediapipe_fixture.js";
 import { tempDir } from "./support/media.js";
+import { xyTriplets } from "./support/mediapipe_frames.js";
 import { jobRequest, readStreamFile, row, runCli, runHooks, sharedFile, type StreamFile } from "./support/facemesh_harness.js";
 
 const POINTS = 478;
 const DIM = POINTS * 2 + 1;
+const videoFixture = JSON.parse(readFileSync(path.join(projectRoot(), "test/fixtures/mediapipe/video_refine.json"), "utf8")) as VideoFixture;
+/** Bbox-mode tracking against MediaPipe's video mode, mean over 478 points / IOD: measured 0.65% (max 0.76%) on
+ * d0; the bound is 1.5x that. */
+const MAX_MEAN_VS_VIDEO_MODE = 0.01;
 
 /** A row's (y, x) pairs as the x, y, z triplets lib/metrics.ts takes. */
 function rowPoints(r: ArrayLike<number>): Float32Array {
@@ -84,7 +91,7 @@ describe("refine_landmarks end to end on liveportrait/d0.mp4", () => {
     assert.ok(summarize(iris).max <= 0.005, "iris centres");
   });
 
-  test("hooks with refine_landmarks (DISCOVER io ids, bbox stream, tracking): 957-value rows close to static mode", async (t) => {
+  test("hooks with refine_landmarks (DISCOVER io ids, bbox stream, tracking): 957-value rows close to MediaPipe's video mode", async (t) => {
     if (skipWithoutData(t)) return;
     const bbox = path.join(dir, "d0.bbox.stream");
     const det = await runCli(["detect", video!, "--out", bbox]);
@@ -94,16 +101,17 @@ describe("refine_landmarks end to end on liveportrait/d0.mp4", () => {
     assert.deepEqual(logged.warnings, []);
     const s = await readStreamFile(out);
     assertRefinedHeader(s, 78);
-    assert.ok(cliRows, "needs the CLI test's rows");
-    const d: number[] = [];
     for (let r = 0; r < 78; r++) {
       const score = row(s, r)[DIM - 1]!;
       assert.ok(score > 0.99, `row ${r}: score ${score}`);
-      d.push(meshDistance(rowPoints(row(s, r)), rowPoints(row(cliRows, r)), 512, 512).relative);
     }
+    // The reference: MediaPipe's own video mode with refineLandmarks on the same video (its tracking crops from its
+    // previous landmarks, ours from the boxes, so the two differ by a little ROI, not by the model).
+    const clip = videoFixture.clips.find((c) => c.file === "liveportrait/d0.mp4");
+    assert.ok(clip && clip.landmarks.length >= 5, "video_refine.json holds frames of d0");
+    const d = clip.landmarks.map((l) => meshDistance(rowPoints(row(s, l.frame)), xyTriplets(l.xy), 512, 512).relative);
     const sum = summarize(d);
-    t.diagnostic(`tracked vs static (478 points): median ${(sum.median * 100).toFixed(2)}%, p95 ${(sum.p95 * 100).toFixed(2)}% IOD`);
-    // module_e2e's bounds for tracked vs static rows (a few degrees of ROI rotation apart).
-    assert.ok(sum.mean < 0.015 && sum.p95 < 0.03, `tracked rows too far from static: mean ${sum.mean}, p95 ${sum.p95}`);
+    t.diagnostic(`bbox tracking vs MediaPipe's video mode (478 points, ${d.length} frames): mean ${(sum.mean * 100).toFixed(3)}%, max ${(sum.max * 100).toFixed(3)}% IOD`);
+    assert.ok(sum.mean < MAX_MEAN_VS_VIDEO_MODE, `tracked rows too far from MediaPipe's video mode: mean ${sum.mean}`);
   });
 });
