@@ -913,7 +913,7 @@ async function main(): Promise<void> {
       const frames = results.videos.find((x) => x.name === v.name)?.frames ?? 0;
       const looped = await loopedVideo(CACHE, v, frames, frames * 16, log);
       const b = await bboxStream(looped, log);
-      const speeds = await segmentSpeed({ file: v.file, bbox: bboxes.get(v.name)! }, { file: looped.file, bbox: b.file }, [1, DEFAULT_PARALLEL_SEGMENTS], runs, (m) => log(`  ${m}`));
+      const speeds = await segmentSpeed({ file: v.file, bbox: bboxes.get(v.name)! }, { file: looped.file, bbox: b.file }, [1, Math.max(2, DEFAULT_PARALLEL_SEGMENTS)], runs, (m) => log(`  ${m}`));
       results.segmentBatched.push({ original: v.name, speeds });
     } catch (err) {
       results.errors.push(`segment-batched tracking, ${v.name}: ${(err as Error).message}`);

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
             .option("no-tracking", { type: "boolean", describe: "same as --tracking false" })
             .option("smoothing", { type: "string", describe: "none (MediaPipe's raw rows) or one_euro (FaceLandmarker's filter over time; trainer default none)" })
             .option("segment-seconds", { type: "number", describe: "a longer video is processed in segments of this many seconds, side by side, merged in order (trainer default 300; 0: never split)" })
-            .option("parallel-segments", { type: "number", describe: "segments tracked side by side, each model call carrying one face of each (bbox mode with tracking; default 2)" })
+            .option("parallel-segments", { type: "number", describe: "segments tracked side by side, each model call carrying one face of each (bbox mode with tracking; default one per two cores)" })
             .option("refine-landmarks", { type: "boolean", describe: "MediaPipe's attention model: 478 landmarks (irises 468-477), 957 values per frame" })
             .option("detector", { ...DETECTOR, describe: `${DETECTOR.describe}, when there is no bbox stream` })
             .option("threads", { type: "number", describe: "CPU threads for inference (default: all cores; each runs its own copy of the model)" }),

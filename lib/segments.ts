@@ -15,6 +15,7 @@
  * and their one-face tracking calls are joined into one model call of K faces (pipeline/joined_calls.ts). The
  * first segment's rows stream out as they come; the others' wait in memory (~3.7 KB a frame) until their turn.
  */
+import os from "node:os";
 import type { FaceMesh, BoxHints, RowBatch, RunOptions, TrackState } from "./pipeline.js";
 import type { RgbImage } from "./types.js";
 import type { JoinedLandmarkCalls } from "./pipeline/joined_calls.js";
@@ -33,12 +34,15 @@ import { normalizeRadians } from "./calculators/rect_transformation.js";
 export const TRACKING_WARMUP_FRAMES = 25;
 
 /**
- * Segments run side by side by default on one machine: each model call then carries this many faces. Two: one
- * face for each of the two inference threads of the 2-core machine. Measured there (busy, bench/segment_speed.ts),
- * each segment side by side costs CPU (its decoder, its warm-up, the joined calls' copies): the CPU bound per
- * frame fell from ~580-600 frames/s unsplit to ~545 with K = 2 and ~530 with K = 4, so more is not better.
+ * Segments run side by side by default: one per two cores. A tracking chain keeps about two cores busy (the JS
+ * thread's crops and the inference thread's one-face calls, plus its decoder), and a joined call makes no face
+ * cheaper, it only lets more inference threads work at once; so side by side pays where cores are idle, not on two
+ * cores. Measured on the 2-core development machine, quiet, bbox mode, KatieHill looped to 8000 frames (two 300-s
+ * segments), medians of 3 interleaved runs: unsplit 17.0 s, one segment at a time 18.2 s, two side by side 18.2 s
+ * (and, busy, bench/segment_speed.ts: the CPU bound fell from ~580-600 frames/s unsplit to ~545 with two, ~530 with
+ * four). Rows are the same in every case.
  */
-export const DEFAULT_PARALLEL_SEGMENTS = 2;
+export const DEFAULT_PARALLEL_SEGMENTS = Math.max(1, Math.floor(os.availableParallelism() / 2));
 
 /**
  * One unit of work: rows of frames [range.start, range.end). Started cold `warmup` frames early, or, with
