@@ -37,6 +37,24 @@ function rotationOf(r: Float32Array): Float64Array {
   return rotationFromAngles({ pitch: r[0]!, yaw: r[1]!, roll: r[2]! });
 }
 
+/**
+ * Per frame, the head-pose row against MediaPipe's pose matrix (column-major 4x4, uniform scale times R, then t):
+ * the rotation angle between the two (degrees) and the translation error relative to MediaPipe's distance.
+ */
+function poseErrors(poses: StreamFile, entries: ReadonlyArray<{ frame: number; pose: readonly number[] }>): { rotation: number[]; translation: number[] } {
+  const rotation: number[] = [];
+  const translation: number[] = [];
+  for (const e of entries) {
+    const r = row(poses, e.frame);
+    const s = Math.hypot(e.pose[0]!, e.pose[1]!, e.pose[2]!);
+    const rMp = Float64Array.from({ length: 9 }, (_, k) => e.pose[(k % 3) * 4 + Math.floor(k / 3)]! / s);
+    rotation.push(rotationDistance(rotationOf(r), rMp));
+    const tMp = [e.pose[12]!, e.pose[13]!, e.pose[14]!];
+    translation.push(Math.hypot(r[3]! - tMp[0]!, r[4]! - tMp[1]!, r[5]! - tMp[2]!) / Math.hypot(...tMp));
+  }
+  return { rotation, translation };
+}
+
 function assertHeadPoseHeader(s: StreamFile, landmarks: StreamFile, size: string): void {
   assert.equal(s.dim, 7);
   assert.equal(s.meta.type, "feature;face;headpose;facemesh");
@@ -60,18 +78,9 @@ test("CLI and hooks on liveportrait/d0.mp4, static mode: the head-pose stream ma
   const landmarks = await readStreamFile(out);
   const poses = await readStreamFile(poseOut);
   assertHeadPoseHeader(poses, landmarks, "512:512");
-  const rotation: number[] = [];
-  const translation: number[] = [];
   const entries = fixture.entries.filter((e) => e.file === "liveportrait/d0.mp4");
   assert.equal(entries.length, 78, "MediaPipe's pose for every frame");
-  for (const e of entries) {
-    const r = row(poses, e.frame);
-    const s = Math.hypot(e.pose[0]!, e.pose[1]!, e.pose[2]!);
-    const rMp = Float64Array.from({ length: 9 }, (_, k) => e.pose[(k % 3) * 4 + Math.floor(k / 3)]! / s);
-    rotation.push(rotationDistance(rotationOf(r), rMp));
-    const tMp = [e.pose[12]!, e.pose[13]!, e.pose[14]!];
-    translation.push(Math.hypot(r[3]! - tMp[0]!, r[4]! - tMp[1]!, r[5]! - tMp[2]!) / Math.hypot(...tMp));
-  }
+  const { rotation, translation } = poseErrors(poses, entries);
   const rot = summarize(rotation);
   const tr = summarize(translation);
   t.diagnostic(`d0 stream vs MediaPipe: rotation median ${rot.median.toPrecision(2)}°, p95 ${rot.p95.toPrecision(2)}°, max ${rot.max.toPrecision(2)}°; translation max ${(tr.max * 100).toPrecision(2)}%`);
@@ -102,14 +111,7 @@ test("CLI in video mode (no bbox stream, the default) on d0.mp4: the head pose m
   const poses = await readStreamFile(poseOut);
   assertHeadPoseHeader(poses, await readStreamFile(out), "512:512");
   assert.equal(fixture.tracking.length, 78);
-  const rotation: number[] = [];
-  const translation: number[] = [];
-  for (const e of fixture.tracking) {
-    const r = row(poses, e.frame);
-    const s = Math.hypot(e.pose[0]!, e.pose[1]!, e.pose[2]!);
-    rotation.push(rotationDistance(rotationOf(r), Float64Array.from({ length: 9 }, (_, k) => e.pose[(k % 3) * 4 + Math.floor(k / 3)]! / s)));
-    translation.push(Math.hypot(r[3]! - e.pose[12]!, r[4]! - e.pose[13]!, r[5]! - e.pose[14]!) / Math.hypot(e.pose[12]!, e.pose[13]!, e.pose[14]!));
-  }
+  const { rotation, translation } = poseErrors(poses, fixture.tracking);
   const rot = summarize(rotation);
   const tr = summarize(translation);
   // Both crop from the previous frame's landmarks here, so the landmarks agree as in static mode; MediaPipe's
@@ -134,14 +136,7 @@ test("CLI with a bbox stream, tracking on, on d0.mp4: the head pose matches Medi
   const poses = await readStreamFile(poseOut);
   assertHeadPoseHeader(poses, await readStreamFile(out), "512:512");
   assert.equal(fixture.tracking.length, 78);
-  const rotation: number[] = [];
-  const translation: number[] = [];
-  for (const e of fixture.tracking) {
-    const r = row(poses, e.frame);
-    const s = Math.hypot(e.pose[0]!, e.pose[1]!, e.pose[2]!);
-    rotation.push(rotationDistance(rotationOf(r), Float64Array.from({ length: 9 }, (_, k) => e.pose[(k % 3) * 4 + Math.floor(k / 3)]! / s)));
-    translation.push(Math.hypot(r[3]! - e.pose[12]!, r[4]! - e.pose[13]!, r[5]! - e.pose[14]!) / Math.hypot(e.pose[12]!, e.pose[13]!, e.pose[14]!));
-  }
+  const { rotation, translation } = poseErrors(poses, fixture.tracking);
   const rot = summarize(rotation);
   const tr = summarize(translation);
   // Our tracking crops from the bbox stream's boxes where MediaPipe's crops from its previous landmarks: the
