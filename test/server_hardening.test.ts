@@ -64,8 +64,8 @@ test("defect 1: a job whose start throws (message not serialisable) ends as ERRO
   for (const key of ["bad", "good"]) store.put({ ...base, jobKey: key, safeName: key, logPath: path.join(config.logDir, `${key}.log`) });
   // A BigInt cannot be serialised: child.send throws synchronously, as the 6000-deep options did.
   const bad = { trainerPath, options: { n: 1n } as Record<string, unknown>, inputs: {}, outputs: {} };
-  assert.doesNotThrow(() => manager.enqueue({ jobKey: "bad", entryPath: entry, request: bad, envAllow: [], log: new JobLog(path.join(config.logDir, "bad.log")) }));
-  manager.enqueue({ jobKey: "good", entryPath: entry, request: { trainerPath, options: { sleep_ms: 50 }, inputs: {}, outputs: {} }, envAllow: [], log: new JobLog(path.join(config.logDir, "good.log")) });
+  assert.doesNotThrow(() => manager.enqueue({ jobKey: "bad", entryPath: entry, trainerRel: "modules/sleeper/sleeper.trainer", request: bad, envAllow: [], log: new JobLog(path.join(config.logDir, "bad.log")) }));
+  manager.enqueue({ jobKey: "good", entryPath: entry, trainerRel: "modules/sleeper/sleeper.trainer", request: { trainerPath, options: { sleep_ms: 50 }, inputs: {}, outputs: {} }, envAllow: [], log: new JobLog(path.join(config.logDir, "good.log")) });
   await eventually(() => (store.get("good")!.status >= FINISHED ? true : undefined), 20_000, "the next job");
   assert.equal(store.get("bad")!.status, ERROR);
   assert.match(store.get("bad")!.error, /could not (start|hand)/);

@@ -6,21 +6,20 @@
  * --jobs counts live processes; every path from queued to running ends in a state (an exception while starting
  * a job makes it ERROR and frees its slot, it never escapes into the server's event loop).
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { sweepStale } from "../atomic_file.js";
 import type { JobRequest } from "../nova/hooks.js";
 import { threadsPerJob, type ServerConfig } from "./config.js";
 import type { DbPlan } from "./db_sources.js";
 import { JobLog } from "./job_log.js";
+import { JobProcess, jobEnv, type ProcessOutcome } from "./job_process.js";
 import { discoverTime, JobStatus, type JobRecord, type JobStore } from "./job_store.js";
-import { isWorkerMessage, type RunMessage, type WorkerMessage } from "./worker_protocol.js";
 
 export interface QueuedJob {
   jobKey: string;
   entryPath: string;
+  /** The trainer's path relative to cml_dir (a queue worker finds the module in its own cml_dir by it). */
+  trainerRel: string;
   request: JobRequest;
   /** Environment variables the module may see besides the basic ones (manifest permissions.env). */
   envAllow: string[];
@@ -29,30 +28,41 @@ export interface QueuedJob {
   db?: DbPlan;
 }
 
+/**
+ * What the server's endpoints need from whatever runs its jobs: this file's JobManager (processes on this
+ * machine) or queue/queue_runner.ts (BullMQ workers anywhere).
+ */
+export interface JobRunner {
+  /** Reserves a jobID for a request being checked; false when that id is active or reserved. Synchronous. */
+  claim(jobKey: string): boolean;
+  release(jobKey: string): void;
+  /** Queues a job whose record (WAITING) is in the store; rejects (and records ERROR) when it cannot be queued. */
+  enqueue(job: QueuedJob): void | Promise<void>;
+  isActive(jobKey: string): boolean;
+  /** Cancels a job; resolves once it has stopped. False when it was not active. */
+  cancel(jobKey: string): Promise<boolean>;
+  /** Brings records up to date with where the jobs run (a no-op where the runner updates them itself). */
+  refresh(): Promise<void>;
+  /** Job processes alive on this machine (tests, diagnostics). */
+  readonly liveProcesses: number;
+  /** Pid of a running job's process on this machine (tests, diagnostics). */
+  pidOf(jobKey: string): number | undefined;
+  close(): Promise<void>;
+}
+
 interface Running {
   job: QueuedJob;
-  child: ChildProcess;
-  finished: boolean;
+  process: JobProcess;
   cancelling: boolean;
   /** Set when the server itself stops the job (shutdown): the job ends as ERROR with this reason. */
   stopReason?: string;
-  outcome?: { ok: true } | { ok: false; reason: string };
   exited: Promise<void>;
   lastPersist: number;
 }
 
-/** Always passed to a job: what a process needs to find programs, the user's locale and temp dir. */
-const BASE_ENV = ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "TEMP", "TMP", "NODE_ENV"];
 const PROGRESS_PERSIST_MS = 1000;
 
-/** The worker script next to this file: .js when compiled, .ts when run through a TypeScript loader. */
-function workerScript(): { file: string; execArgv: string[] } {
-  const self = fileURLToPath(import.meta.url);
-  const ext = path.extname(self);
-  return { file: path.join(path.dirname(self), `job_worker${ext}`), execArgv: ext === ".ts" ? process.execArgv : [] };
-}
-
-export class JobManager {
+export class JobManager implements JobRunner {
   private readonly queue: QueuedJob[] = [];
   private readonly running = new Map<string, Running>();
   /** jobIDs reserved by a request that is still being checked (claim -> enqueue or release). */
@@ -95,15 +105,16 @@ export class JobManager {
     return this.claimed.has(jobKey) || this.running.has(jobKey) || this.queue.some((j) => j.jobKey === jobKey);
   }
 
-  /** Job processes alive now (tests, diagnostics). */
   get liveProcesses(): number {
     return this.processes;
   }
 
-  /** Pid of a running job's process (tests, diagnostics). */
   pidOf(jobKey: string): number | undefined {
-    return this.running.get(jobKey)?.child.pid;
+    return this.running.get(jobKey)?.process.pid;
   }
+
+  /** Records are updated as the processes report. */
+  async refresh(): Promise<void> {}
 
   private pump(): void {
     while (!this.closed && this.processes < this.config.jobs && this.queue.length > 0) {
@@ -127,85 +138,46 @@ export class JobManager {
   }
 
   private start(job: QueuedJob): void {
-    const { file, execArgv } = workerScript();
-    const env: NodeJS.ProcessEnv = {};
-    for (const k of [...BASE_ENV, ...job.envAllow]) if (process.env[k] !== undefined) env[k] = process.env[k];
-    env.TMPDIR = this.config.tmpDir;
-    // A hint for modules: the inference threads this job should use, so N jobs at once share the cores instead of
-    // each loading a model copy per core (facemesh.ts reads it).
-    env.NOVA_JOB_THREADS = String(threadsPerJob(this.config.jobs));
-    const argv = [...execArgv];
-    if (this.config.jobMemoryMb) argv.push(`--max-old-space-size=${this.config.jobMemoryMb}`);
+    // NOVA_JOB_THREADS: a hint for modules, the inference threads this job should use, so N jobs at once share the
+    // cores instead of each loading a model copy per core (facemesh.ts reads it).
+    const env = jobEnv(job.envAllow, { TMPDIR: this.config.tmpDir, NOVA_JOB_THREADS: String(threadsPerJob(this.config.jobs)) });
     this.store.update(job.jobKey, { status: JobStatus.RUNNING, startTime: discoverTime(), progress: "" });
     job.log.info(`job started (process for ${path.basename(job.entryPath)})`);
-    const child = fork(file, [], { cwd: this.config.workDir, env, execArgv: argv, stdio: ["ignore", "pipe", "pipe", "ipc"], serialization: "json" });
+    let run: Running | undefined;
+    const proc = JobProcess.start(
+      { type: "run", entryPath: job.entryPath, request: job.request, db: job.db },
+      {
+        cwd: this.config.workDir,
+        env,
+        memoryMb: this.config.jobMemoryMb,
+        onLog: (level, message) => job.log.write(level, message),
+        onProgress: (done, total) => {
+          if (!run) return;
+          const now = Date.now();
+          const persist = now - run.lastPersist >= PROGRESS_PERSIST_MS;
+          if (persist) run.lastPersist = now;
+          this.store.update(job.jobKey, { progress: `${done}/${total ?? "?"}` }, persist);
+        },
+      },
+    );
     this.processes++;
-    let resolveExit!: () => void;
-    const run: Running = {
+    run = {
       job,
-      child,
-      finished: false,
+      process: proc,
       cancelling: false,
-      exited: new Promise<void>((r) => (resolveExit = r)),
       lastPersist: 0,
+      // Waits for the sweep of its temporary files too: close() awaits it, and the server exits next.
+      exited: proc.outcome.then((outcome) => {
+        this.processes--;
+        return this.onExit(run!, outcome).catch(() => undefined);
+      }),
     };
     this.running.set(job.jobKey, run);
-    // What the module prints goes to the job's log: stdout as INFO, stderr (crashes, V8's out-of-memory report) as ERROR.
-    createInterface({ input: child.stdout! }).on("line", (l) => job.log.info(l));
-    createInterface({ input: child.stderr! }).on("line", (l) => job.log.error(l));
-    child.on("message", (m: unknown) => {
-      if (isWorkerMessage(m)) this.onMessage(run, m);
-    });
-    child.on("error", (err) => job.log.error(`job process error: ${err.message}`));
-    child.on("exit", (code, signal) => {
-      this.processes--;
-      // Let the stdout/stderr readers drain before the final verdict line.
-      // `exited` waits for the sweep of its temporary files too: close() awaits it, and the server exits next.
-      setImmediate(() => {
-        let swept: Promise<void> = Promise.resolve();
-        try {
-          swept = this.onExit(run, code, signal);
-        } finally {
-          void swept.catch(() => undefined).then(resolveExit);
-        }
-      });
-    });
-    const msg: RunMessage = { type: "run", entryPath: job.entryPath, request: job.request, db: job.db };
-    child.send(msg, (err) => {
-      if (err && !run.finished) {
-        run.stopReason ??= `could not hand the job to its process: ${err.message}`;
-        this.stopProcess(run);
-      }
-    });
-  }
-
-  private onMessage(run: Running, m: WorkerMessage): void {
-    const { job } = run;
-    switch (m.type) {
-      case "log":
-        job.log.write(m.level, m.message);
-        break;
-      case "progress": {
-        const now = Date.now();
-        const persist = now - run.lastPersist >= PROGRESS_PERSIST_MS;
-        if (persist) run.lastPersist = now;
-        this.store.update(job.jobKey, { progress: `${m.done}/${m.total ?? "?"}` }, persist);
-        break;
-      }
-      case "done":
-        run.outcome = { ok: true };
-        break;
-      case "failed":
-        run.outcome = { ok: false, reason: m.message };
-        if (m.stack && !run.cancelling) job.log.error(m.stack);
-        break;
-    }
   }
 
   /** Settles the job; returns the sweep of the temporary files its process left (killed mid-write). */
-  private onExit(run: Running, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+  private onExit(run: Running, outcome: ProcessOutcome): Promise<void> {
     const { job } = run;
-    run.finished = true;
     this.running.delete(job.jobKey);
     const swept = this.sweepOutputs(job);
     if (run.stopReason) {
@@ -214,17 +186,13 @@ export class JobManager {
     } else if (run.cancelling) {
       this.settle(job, JobStatus.CANCELED, "");
       job.log.info("Action successfully canceled.");
-    } else if (run.outcome?.ok && code === 0) {
+    } else if (outcome.ok) {
       this.settle(job, JobStatus.FINISHED, "");
       job.log.info("job finished");
     } else {
-      let reason: string;
-      if (run.outcome && !run.outcome.ok) reason = run.outcome.reason;
-      else if (signal) {
-        reason = `the job process was killed by ${signal}` + (signal === "SIGKILL" ? " (killed from outside, or out of memory)" : signal === "SIGABRT" ? " (crashed; out of memory?)" : "");
-      } else reason = `the job process exited with code ${code} before the job was done`;
-      this.settle(job, JobStatus.ERROR, reason);
-      job.log.critical(`Job failed with exception ${reason}`);
+      if (outcome.stack) job.log.error(outcome.stack);
+      this.settle(job, JobStatus.ERROR, outcome.reason);
+      job.log.critical(`Job failed with exception ${outcome.reason}`);
     }
     this.pump();
     return swept;
@@ -270,11 +238,7 @@ export class JobManager {
   }
 
   private stopProcess(run: Running): void {
-    run.child.kill("SIGTERM");
-    const timer = setTimeout(() => {
-      if (!run.finished) run.child.kill("SIGKILL");
-    }, this.config.cancelGraceMs);
-    timer.unref();
+    run.process.stop(this.config.cancelGraceMs);
   }
 
   /** Stops everything: waiting jobs and running ones become ERROR ("server stopped"). */

@@ -1,11 +1,12 @@
 /**
- * One job's process. The server forks this script per job so that a module that crashes, runs out of memory or
- * ignores cancellation only takes down its own process. It imports the module's compiled entry and calls
- * load -> predict -> write (-> dispose) with a HookContext whose logger and progress go back over IPC and whose
- * signal aborts on SIGTERM (cancel).
+ * One job's process. A host (the server's job_manager.ts, a queue worker) forks this script per job (or per stage of
+ * a job run in parts) so that a module that crashes, runs out of memory or ignores cancellation only takes down its
+ * own process. It imports the module's compiled entry and calls load -> predict -> write (-> dispose), or the stage
+ * the message names, with a HookContext whose logger and progress go back over IPC and whose signal aborts on
+ * SIGTERM (cancel).
  */
 import { pathToFileURL } from "node:url";
-import type { HookContext, NovaModule } from "../nova/hooks.js";
+import type { HookContext, JobRequest, NovaModule } from "../nova/hooks.js";
 import { runOnSessions } from "./db_job.js";
 import type { RunMessage, WorkerMessage } from "./worker_protocol.js";
 
@@ -35,14 +36,29 @@ function isModule(m: Record<string, unknown>): m is Record<string, unknown> & No
   return typeof m.load === "function" && typeof m.predict === "function" && typeof m.write === "function";
 }
 
-async function run(msg: RunMessage): Promise<void> {
+/** The optional hooks of a module that can run one job as parts (lib/nova/hooks.ts PartedModule). */
+interface PartHooks {
+  plan?(model: unknown, request: JobRequest, context: HookContext): Promise<unknown[] | null>;
+  runPart?(model: unknown, request: JobRequest, part: unknown, context: HookContext): Promise<unknown>;
+  join?(model: unknown, request: JobRequest, results: unknown[], context: HookContext): Promise<void>;
+  discardParts?(request: JobRequest, parts: unknown[]): Promise<void>;
+}
+
+function hook<K extends keyof PartHooks>(mod: NovaModule & PartHooks, name: K, entryPath: string): NonNullable<PartHooks[K]> {
+  const f = mod[name];
+  if (typeof f !== "function") throw new Error(`${entryPath} has no ${name} hook, which running a job in parts needs`);
+  return f.bind(mod) as NonNullable<PartHooks[K]>;
+}
+
+/** Runs the message's stage; returns what `plan` and `part` answer. */
+async function run(msg: RunMessage): Promise<unknown> {
   const exports = (await import(pathToFileURL(msg.entryPath).href)) as Record<string, unknown>;
   // An entry may export the hooks directly or as its default export.
   const candidate = isModule(exports) ? exports : (exports.default as Record<string, unknown> | undefined);
   if (!candidate || !isModule(candidate)) {
     throw new Error(`${msg.entryPath} does not export load, predict and write functions (see lib/nova/hooks.ts)`);
   }
-  const mod: NovaModule = candidate;
+  const mod: NovaModule & PartHooks = candidate;
   const context: HookContext = {
     logger: {
       info: (m) => void send({ type: "log", level: "INFO", message: String(m) }),
@@ -53,16 +69,32 @@ async function run(msg: RunMessage): Promise<void> {
     signal: controller.signal,
   };
   const request = msg.request;
+  const stage = msg.stage ?? { kind: "whole" };
   if (msg.db) {
+    if (stage.kind !== "whole") throw new Error(`a job on NOVA database sessions runs whole, not as '${stage.kind}'`);
     // Progress is sessions done / sessions (NOVA.md §8); a module's per-frame progress would overwrite it.
     const sessionContext: HookContext = { ...context, progress: undefined };
     return runOnSessions(mod, request, msg.db, sessionContext, (done, total) => void send({ type: "progress", done, total }));
   }
+  // Removing parts needs no model; nor does answering that a module without plan runs whole.
+  if (stage.kind === "discard") return hook(mod, "discardParts", msg.entryPath)(request, stage.parts);
+  if (stage.kind === "plan" && typeof mod.plan !== "function") return null;
   const model = await mod.load(request, context);
   try {
-    const prediction = await mod.predict(model, request, context);
-    controller.signal.throwIfAborted();
-    await mod.write(model, prediction, request, context);
+    switch (stage.kind) {
+      case "plan":
+        return (await hook(mod, "plan", msg.entryPath)(model, request, context)) ?? null;
+      case "part":
+        return await hook(mod, "runPart", msg.entryPath)(model, request, stage.part, context);
+      case "join":
+        return await hook(mod, "join", msg.entryPath)(model, request, stage.results, context);
+      case "whole": {
+        const prediction = await mod.predict(model, request, context);
+        controller.signal.throwIfAborted();
+        await mod.write(model, prediction, request, context);
+        return undefined;
+      }
+    }
   } finally {
     if (mod.dispose) await mod.dispose(model);
   }
@@ -80,8 +112,8 @@ process.on("unhandledRejection", (err) => void fail(err));
 process.once("message", (msg: RunMessage) => {
   if (msg?.type !== "run") return void fail(new Error(`unexpected first message ${JSON.stringify(msg)}`));
   run(msg).then(
-    async () => {
-      await send({ type: "done" });
+    async (result) => {
+      await send(result === undefined ? { type: "done" } : { type: "done", result });
       // Modules may keep handles open (inference sessions, pools): the job is over, so end the process.
       process.exit(0);
     },

@@ -103,6 +103,7 @@ export async function processEndpoint(api: ServerApi, ex: Exchange): Promise<unk
     manager.enqueue({
       jobKey,
       entryPath: mod.entryPath,
+      trainerRel: mod.trainerRel,
       request: { trainerPath: mod.trainerPath, options, inputs: resolved.inputs, outputs: resolved.outputs },
       envAllow: mod.manifest.permissions.env ?? [],
       log,
