@@ -14,6 +14,7 @@ import { OptionError, resolveOptions, type FaceMeshOptions } from "./nova/option
 import { parseDevices } from "./inference/devices.js";
 import { createProgress } from "./progress.js";
 import { serveCommand } from "./server/command.js";
+import { workerCommand } from "./server/queue/worker_command.js";
 import { checkWholeNumber, MAX_THREADS } from "./bounds.js";
 import { assertOutputFoldersExist, assertOutputsDistinct } from "./output_guard.js";
 
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
       },
     )
     .command(serveCommand)
+    .command(workerCommand)
     .fail((msg, err, y) => {
       if (err) {
         process.stderr.write(`facemesh: ${err.message}\n`);

@@ -11,7 +11,8 @@ import type { ServerConfig } from "./config.js";
 import { readFields, type BodyLimits, type Fields } from "./http_body.js";
 import { HttpError } from "./http_error.js";
 import { JobLog } from "./job_log.js";
-import { JobManager } from "./job_manager.js";
+import { JobManager, type JobRunner } from "./job_manager.js";
+import { QueueJobRunner } from "./queue/queue_runner.js";
 import { JobStore, type JobRecord } from "./job_store.js";
 
 export const MAX_FIELDS = 200;
@@ -19,7 +20,7 @@ export const MAX_FIELDS = 200;
 export interface ServerApi {
   config: ServerConfig;
   store: JobStore;
-  manager: JobManager;
+  manager: JobRunner;
   limits: BodyLimits;
   /** Drops finished jobs beyond the retention (records, logs, result folders). */
   prune(): Promise<void>;
@@ -81,9 +82,16 @@ export function exchange(req: http.IncomingMessage, res: http.ServerResponse, li
  * removes what their killed processes left behind (temporary files next to their outputs, in tmp_dir).
  */
 export async function createApi(config: ServerConfig): Promise<ServerApi> {
-  const store = new JobStore(path.join(config.logDir, "jobs.sqlite3"));
+  // In queue mode the jobs run on workers and outlive the server: its running jobs are still running.
+  const store = new JobStore(path.join(config.logDir, "jobs.sqlite3"), { keepActive: config.queue !== undefined });
   for (const job of store.interrupted) new JobLog(job.logPath).critical(`Job failed with exception ${job.error}`);
-  const manager = new JobManager(config, store);
+  let manager: JobRunner;
+  try {
+    manager = config.queue ? await QueueJobRunner.open(config, store, config.queue) : new JobManager(config, store);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
   const api: ServerApi = {
     config,
     store,

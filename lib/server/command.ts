@@ -28,6 +28,7 @@ export interface ServeArgs {
   "idle-timeout-s"?: number;
   "job-retention-count"?: number;
   "job-retention-days"?: number;
+  queue?: string;
 }
 
 const env = (k: keyof typeof ENV_NAMES) => `env ${ENV_NAMES[k].join(" | ")}`;
@@ -58,7 +59,11 @@ export function addServeOptions<T>(y: Argv<T>): Argv<T & ServeArgs> {
     .option("request-timeout-s", { type: "number", describe: `a whole request, body included, within this (default ${DEFAULTS.requestTimeoutS}; ${env("requestTimeoutS")})` })
     .option("idle-timeout-s", { type: "number", describe: `a silent connection is closed after this (default ${DEFAULTS.idleTimeoutS}; ${env("idleTimeoutS")})` })
     .option("job-retention-count", { type: "number", describe: `finished jobs kept, with their logs (default ${DEFAULTS.jobRetentionCount}; ${env("jobRetentionCount")})` })
-    .option("job-retention-days", { type: "number", describe: `finished jobs older than this are dropped (default ${DEFAULTS.jobRetentionDays}; ${env("jobRetentionDays")})` }) as Argv<T & ServeArgs>;
+    .option("job-retention-days", { type: "number", describe: `finished jobs older than this are dropped (default ${DEFAULTS.jobRetentionDays}; ${env("jobRetentionDays")})` })
+    .option("queue", {
+      type: "string",
+      describe: `redis://host:port[/db]: put jobs on this BullMQ queue for \`facemesh worker\`s on any machine, instead of running them here (default: run here; ${env("queue")})`,
+    }) as Argv<T & ServeArgs>;
 }
 
 export function flagsFromArgs(a: ServeArgs): ServerFlags {
@@ -84,6 +89,7 @@ export function flagsFromArgs(a: ServeArgs): ServerFlags {
     idleTimeoutS: a["idle-timeout-s"],
     jobRetentionCount: a["job-retention-count"],
     jobRetentionDays: a["job-retention-days"],
+    queue: a.queue,
   };
 }
 
@@ -107,6 +113,7 @@ export async function runServe(args: ServeArgs): Promise<void> {
     `facemesh NOVA server listening on ${server.url}\n` +
       `  cml_dir ${c.cmlDir}\n  data_dir ${c.dataDirs.join(";")}\n  cache_dir ${c.cacheDir}\n  tmp_dir ${c.tmpDir}\n  log_dir ${c.logDir}\n  jobs ${c.jobs}` +
       (c.allowedDirs ? `\n  allowed_dirs ${c.allowedDirs.join(";")}` : "") +
+      (c.queue ? `\n  queue ${c.queue.display} (jobs run on \`facemesh worker\`s)` : "") +
       (open ? "\n  note: listening on all interfaces; anyone who can reach this port can run jobs and read files the server can read" : ""),
   );
   const stop = (signal: string) => {

@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { parseQueueUrl, type QueueAddress } from "./queue/queue_url.js";
 
 export interface ServerConfig {
   host: string;
@@ -54,6 +55,8 @@ export interface ServerConfig {
   /** Finished jobs kept in the job table (and their logs): at most this many, none older than this many days. */
   jobRetentionCount: number;
   jobRetentionDays: number;
+  /** --queue: jobs go onto this BullMQ queue and run on `facemesh worker`s; absent: processes on this machine. */
+  queue?: QueueAddress;
 }
 
 /** Flags as they come from the command line; absent = not given. */
@@ -79,6 +82,7 @@ export interface ServerFlags {
   idleTimeoutS?: number | string;
   jobRetentionCount?: number | string;
   jobRetentionDays?: number | string;
+  queue?: string;
 }
 
 type FlagName = keyof ServerFlags;
@@ -106,6 +110,7 @@ export const ENV_NAMES: Record<FlagName, string[]> = {
   idleTimeoutS: ["DISCOVER_IDLE_TIMEOUT_S", "NOVA_SERVER_IDLE_TIMEOUT_S"],
   jobRetentionCount: ["DISCOVER_JOB_RETENTION_COUNT", "NOVA_SERVER_JOB_RETENTION_COUNT"],
   jobRetentionDays: ["DISCOVER_JOB_RETENTION_DAYS", "NOVA_SERVER_JOB_RETENTION_DAYS"],
+  queue: ["DISCOVER_QUEUE", "NOVA_SERVER_QUEUE"],
 };
 
 /**
@@ -248,7 +253,17 @@ export function resolveConfig(flags: ServerFlags, env: NodeJS.ProcessEnv, cwd: s
     idleTimeoutMs: int("idleTimeoutS", DEFAULTS.idleTimeoutS, 1, 3600) * 1000,
     jobRetentionCount: int("jobRetentionCount", DEFAULTS.jobRetentionCount, 1, 1_000_000),
     jobRetentionDays: int("jobRetentionDays", DEFAULTS.jobRetentionDays, 1, 36500),
+    queue: queueAddress(pick("queue", flags, env)),
   };
+}
+
+function queueAddress(given: { value: unknown; source: string } | undefined): QueueAddress | undefined {
+  if (given === undefined) return undefined;
+  try {
+    return parseQueueUrl(String(given.value), given.source);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 /** `DIR[;DIR]` (`;` as in DISCOVER's lists; also the OS path delimiter) -> absolute folders that exist. */

@@ -124,7 +124,8 @@ export class JobStore {
   /** Jobs that were WAITING/RUNNING when the previous server process ended (now ERROR). */
   readonly interrupted: JobRecord[] = [];
 
-  constructor(file: string) {
+  /** `keepActive`: WAITING and RUNNING records stay so (their jobs run elsewhere: the queue mode). */
+  constructor(file: string, options: { keepActive?: boolean } = {}) {
     this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
@@ -146,7 +147,7 @@ export class JobStore {
     const rows = this.db.prepare("SELECT * FROM jobs ORDER BY seq").all() as Row[];
     for (const row of rows) {
       const job = toRecord(row);
-      if (job.status === JobStatus.WAITING || job.status === JobStatus.RUNNING) {
+      if (!options.keepActive && (job.status === JobStatus.WAITING || job.status === JobStatus.RUNNING)) {
         const was = JobStatus[job.status];
         job.status = JobStatus.ERROR;
         job.endTime = job.endTime || discoverTime();

@@ -100,7 +100,7 @@ export async function processEndpoint(api: ServerApi, ex: Exchange): Promise<unk
     log.reset();
     log.info(`job received: ${details}`);
     log.info(`module ${mod.manifest.name} ${mod.manifest.version} (${mod.trainerRel}), queued`);
-    manager.enqueue({
+    const queued = manager.enqueue({
       jobKey,
       entryPath: mod.entryPath,
       trainerRel: mod.trainerRel,
@@ -109,6 +109,8 @@ export async function processEndpoint(api: ServerApi, ex: Exchange): Promise<unk
       log,
       db,
     });
+    // The queue mode answers once the job is on the queue; a queue that does not answer is the server's trouble.
+    if (queued) await queued.catch((err: unknown) => Promise.reject(new HttpError(503, (err as Error).message)));
     accepted = true;
   } finally {
     if (!accepted) manager.release(jobKey);

@@ -16,7 +16,7 @@ import { prepareDirectories } from "./config.js";
 import { capConnections, guardRequests, type GuardStats } from "./connection_guard.js";
 import { routeFor } from "./endpoints.js";
 import { HttpError } from "./http_error.js";
-import type { JobManager } from "./job_manager.js";
+import type { JobRunner } from "./job_manager.js";
 import type { JobStore } from "./job_store.js";
 import { loadOrCreateCredentials, tlsFrontDoor } from "./tls.js";
 
@@ -27,7 +27,7 @@ export interface RunningServer {
   url: string;
   port: number;
   config: ServerConfig;
-  manager: JobManager;
+  manager: JobRunner;
   store: JobStore;
   /** Connections refused by the caps and cut by the timeouts so far. */
   guardStats: GuardStats;

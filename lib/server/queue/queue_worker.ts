@@ -1,0 +1,211 @@
+/**
+ * `facemesh worker`: runs queued jobs (BullMQ) on this machine, each in its own job process (job_process.ts), as
+ * the server's local runner does. A job whose module can run in parts (lib/nova/hooks.ts PartedModule) becomes a
+ * BullMQ parent: its root plans the parts, queues them as children (any worker may take them), waits, and joins
+ * their results; parts are retried elsewhere when a worker dies (BullMQ's stalled-job check) or fails.
+ *
+ * Cancel: the server sets the job's cancel flag and publishes its id. Running parts of that job get SIGTERM
+ * (then SIGKILL), parts not started yet fail at once when a worker takes them, and the parent fails with them.
+ */
+import { Job, Queue, UnrecoverableError, WaitingChildrenError, Worker } from "bullmq";
+import { threadsPerJob } from "../config.js";
+import { JobProcess, jobEnv, type LogLevel } from "../job_process.js";
+import { loadModule, type LoadedModule } from "../modules.js";
+import type { RunStage } from "../worker_protocol.js";
+import { connectRedis, QUEUE_NAME, type QueueAddress } from "./queue_connection.js";
+import { ATTEMPTS, KEY_TTL_S, MAX_LOG_LINES, queueKeys, type PartReturn, type QueueJobData } from "./queue_jobs.js";
+
+export interface QueueWorkerConfig {
+  queue: QueueAddress;
+  cmlDir: string;
+  tmpDir: string;
+  workDir: string;
+  /** Jobs (or parts) this worker runs at once. */
+  jobs: number;
+  /** Shown in the job logs: which machine ran what. */
+  name: string;
+  /** How long a job's lock lasts without renewal: a worker that dies frees its jobs after about this long. */
+  lockMs: number;
+  /** How long a cancelled job process gets after SIGTERM before SIGKILL. */
+  cancelGraceMs: number;
+  jobMemoryMb?: number;
+}
+
+export interface RunningWorker {
+  /** Stops taking jobs; `force` also stops the running ones (they go back to the queue for another worker). */
+  close(force?: boolean): Promise<void>;
+}
+
+/** Starts a worker on the queue; resolves once it is connected. */
+export async function startQueueWorker(config: QueueWorkerConfig): Promise<RunningWorker> {
+  const redis = connectRedis(config.queue, `facemesh-worker ${config.name}`);
+  const subscriber = connectRedis(config.queue, `facemesh-worker ${config.name} (cancel)`);
+  const queue = new Queue(QUEUE_NAME, { connection: connectRedis(config.queue, `facemesh-worker ${config.name} (queue)`) });
+  /** Job processes running here, by the root job they belong to (what a cancel message names). */
+  const byRoot = new Map<string, Set<JobProcess>>();
+  await subscriber.subscribe(queueKeys.cancelChannel);
+  subscriber.on("message", (_channel: string, root: string) => {
+    for (const proc of byRoot.get(root) ?? []) proc.stop(config.cancelGraceMs);
+  });
+
+  const log = (root: string, level: LogLevel, message: string) => {
+    void redis
+      .multi()
+      .rpush(queueKeys.log(root), `${level}\t${message}`)
+      .ltrim(queueKeys.log(root), -MAX_LOG_LINES, -1)
+      .expire(queueKeys.log(root), KEY_TTL_S)
+      .exec()
+      .catch(() => undefined);
+  };
+  const cancelled = async (root: string) => (await redis.exists(queueKeys.cancel(root))) === 1;
+
+  /** Runs one stage of a job in a job process here; its result, or an error (UnrecoverableError: do not retry). */
+  const runStage = async (job: Job<QueueJobData>, mod: LoadedModule, stage: RunStage, label: string, progressKey?: string): Promise<unknown> => {
+    const { root } = job.data;
+    const request = { ...job.data.request, trainerPath: mod.trainerPath };
+    const env = jobEnv(mod.manifest.permissions.env ?? [], { TMPDIR: config.tmpDir, NOVA_JOB_THREADS: String(threadsPerJob(config.jobs)) });
+    const proc = JobProcess.start(
+      { type: "run", entryPath: mod.entryPath, request, db: job.data.db, stage },
+      {
+        cwd: config.workDir,
+        env,
+        memoryMb: config.jobMemoryMb,
+        onLog: (level, message) => log(root, level, `[${config.name}] ${label}: ${message}`),
+        onProgress: (done, total) => {
+          if (!progressKey) return;
+          const fields: Record<string, number> = { [`d:${progressKey}`]: done };
+          if (total !== null) fields[`t:${progressKey}`] = total;
+          void redis.multi().hset(queueKeys.progress(root), fields).expire(queueKeys.progress(root), KEY_TTL_S).exec().catch(() => undefined);
+        },
+      },
+    );
+    const mine = byRoot.get(root) ?? new Set<JobProcess>();
+    mine.add(proc);
+    byRoot.set(root, mine);
+    // A cancel published between the check in the processor and this registration is caught here.
+    if (await cancelled(root)) proc.stop(config.cancelGraceMs);
+    const outcome = await proc.outcome;
+    mine.delete(proc);
+    if (mine.size === 0) byRoot.delete(root);
+    if (await cancelled(root)) throw new UnrecoverableError("job cancelled");
+    if (!outcome.ok) {
+      if (outcome.stack) log(root, "ERROR", `[${config.name}] ${label}: ${outcome.stack}`);
+      throw new Error(outcome.reason);
+    }
+    return outcome.result;
+  };
+
+  const processor = async (job: Job<QueueJobData>, token?: string): Promise<unknown> => {
+    const data = job.data;
+    const { root } = data;
+    if (await cancelled(root)) throw new UnrecoverableError("job cancelled");
+    let mod: LoadedModule;
+    try {
+      mod = await loadModule(config.cmlDir, data.trainerRel);
+    } catch (err) {
+      // The same on every try: this worker's cml_dir lacks the module.
+      throw new UnrecoverableError(`worker ${config.name}: ${(err as Error).message}`);
+    }
+    const attempt = job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : "";
+    if (job.name === "part" && data.part) {
+      const { index, count, value } = data.part;
+      const label = `part ${index + 1}/${count}`;
+      log(root, "INFO", `[${config.name}] ${label} started${attempt}`);
+      const result = await runStage(job, mod, { kind: "part", part: value }, label, `p${index}`);
+      log(root, "INFO", `[${config.name}] ${label} done`);
+      // Another part failed the job meanwhile: its parts are being discarded, and this one came after.
+      const parent = await Job.fromId<QueueJobData>(queue, root);
+      if (!parent || (await parent.getState()) === "failed") {
+        await runStage(job, mod, { kind: "discard", parts: parent?.data.parts ?? [value] }, "discard");
+        throw new UnrecoverableError("the job failed while this part ran; its parts were removed");
+      }
+      return { index, result } satisfies PartReturn;
+    }
+    if (job.name === "discard") {
+      await runStage(job, mod, { kind: "discard", parts: data.parts ?? [] }, "discard");
+      return null;
+    }
+    // The root job.
+    if (data.db) {
+      log(root, "INFO", `[${config.name}] job started${attempt}`);
+      await runStage(job, mod, { kind: "whole" }, "job", "whole");
+      return null;
+    }
+    let parts = data.parts;
+    if (data.step !== "join") {
+      if (!parts) {
+        log(root, "INFO", `[${config.name}] job started${attempt}`);
+        let planned: unknown;
+        try {
+          planned = await runStage(job, mod, { kind: "plan" }, "plan");
+        } catch (err) {
+          // plan checks the inputs: what fails there fails again on any worker.
+          if (err instanceof UnrecoverableError) throw err;
+          throw new UnrecoverableError((err as Error).message);
+        }
+        if (!Array.isArray(planned) || planned.length < 2) {
+          await runStage(job, mod, { kind: "whole" }, "job", "whole");
+          return null;
+        }
+        parts = planned;
+        await job.updateData({ ...data, parts });
+        log(root, "INFO", `[${config.name}] split into ${parts.length} parts; any worker may take them`);
+      }
+      const count = parts.length;
+      // Ids from the root's: queueing them again (a retried root) adds nothing.
+      await queue.addBulk(
+        parts.map((value, index) => ({
+          name: "part",
+          data: { ...data, parts: undefined, step: undefined, part: { index, count, value } },
+          opts: {
+            jobId: `${job.id}-p${index}`,
+            parent: { id: job.id!, queue: job.queueQualifiedName },
+            failParentOnFailure: true,
+            attempts: ATTEMPTS,
+            backoff: { type: "exponential", delay: 1000 },
+          },
+        })),
+      );
+      await job.updateData({ ...data, parts, step: "join" });
+      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+    }
+    const values = Object.values(await job.getChildrenValues<PartReturn>());
+    const count = parts?.length ?? 0;
+    const results: unknown[] = new Array(count);
+    for (const v of values) if (v && Number.isInteger(v.index) && v.index >= 0 && v.index < count) results[v.index] = v.result;
+    const missing = [...results.keys()].filter((i) => !(i in results));
+    if (missing.length > 0 || values.length !== count) throw new Error(`the results of parts ${missing.map((i) => i + 1).join(", ")} of ${count} are missing`);
+    log(root, "INFO", `[${config.name}] joining ${count} parts`);
+    await runStage(job, mod, { kind: "join", results }, "join");
+    return null;
+  };
+
+  const worker = new Worker<QueueJobData>(QUEUE_NAME, processor, {
+    connection: connectRedis(config.queue, `facemesh-worker ${config.name} (jobs)`),
+    concurrency: config.jobs,
+    name: config.name,
+    lockDuration: config.lockMs,
+    stalledInterval: Math.max(500, Math.round(config.lockMs / 2)),
+    // A part whose worker died goes back to the queue (twice at most), then fails.
+    maxStalledCount: 2,
+    autorun: false,
+  });
+  worker.on("failed", (job, err) => {
+    if (job && !(err instanceof WaitingChildrenError)) {
+      const retry = job.attemptsMade < (job.opts.attempts ?? 1) && !(err instanceof UnrecoverableError);
+      log(job.data.root, retry ? "WARNING" : "ERROR", `[${config.name}] ${job.name === "part" && job.data.part ? `part ${job.data.part.index + 1}/${job.data.part.count}` : job.name} failed: ${err.message}${retry ? "; it will be tried again" : ""}`);
+    }
+  });
+  worker.on("error", () => undefined); // connection errors: BullMQ retries; the job's outcome tells the rest
+  await worker.waitUntilReady();
+  void worker.run();
+  return {
+    async close(force = false) {
+      if (force) for (const set of byRoot.values()) for (const p of set) p.stop(config.cancelGraceMs);
+      await worker.close(force);
+      await queue.close();
+      subscriber.disconnect();
+      redis.disconnect();
+    },
+  };
+}
