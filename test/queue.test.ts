@@ -58,3 +58,140 @@ test("queue mode: jobs run on workers; a job's parts spread over two workers and
   assert.equal(all.find((j) => j.job_key === "parted")?.progress, "120/120");
   assert.match(await client.log("whole"), /sleeper done/);
 });
+
+/** Pids the parts' processes logged, by worker. */
+async function partPids(log: string): Promise<Map<string, number[]>> {
+  const pids = new Map<string, number[]>();
+  for (const m of log.matchAll(/\[(w\d)\] part \d+\/\d+: pid=(\d+)/g)) pids.set(m[1]!, [...(pids.get(m[1]!) ?? []), Number(m[2])]);
+  return pids;
+}
+
+test("a worker killed with SIGKILL mid-part: the part runs again on another worker and the output is complete", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const redis = await startRedis(t, REDIS);
+  const { client } = await startQueueServer(t, r, redis);
+  const w1 = await startWorker(t, r, redis, "w1");
+  await startWorker(t, r, redis, "w2");
+  await client.post("/process", partedForm(r, "job", { parts: 2, part_ms: 4000 }));
+  const started = await logMatch(client, "job", /\[w1\] part (\d)\/2: pid=(\d+)/);
+  const [part, pid] = [started[1]!, Number(started[2])];
+  w1.child.kill("SIGKILL");
+  await w1.exited();
+  // Its job process sees the worker gone and stops too.
+  await eventually(() => (processAlive(pid) ? undefined : true), 10_000, "the dead worker's job process to stop");
+  assert.equal(await client.waitFor("job", [JobStatus.FINISHED, JobStatus.ERROR], 60_000), JobStatus.FINISHED, await client.log("job"));
+  assert.equal(readFileSync(outFile(r, "job"), "utf8"), expected(2));
+  const log = await client.log("job");
+  assert.match(log, new RegExp(`\\[w2\\] part ${part}/2 started`), "the killed part ran again on w2");
+  assert.deepEqual(leftParts(r), []);
+});
+
+test("a job cancelled while its parts run on two workers: every part stops, nothing is written", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const redis = await startRedis(t, REDIS);
+  const { client } = await startQueueServer(t, r, redis);
+  await startWorker(t, r, redis, "w1");
+  await startWorker(t, r, redis, "w2");
+  // Part 1 finishes at once (its file is written into the parts folder); parts 2 and 3 run long, one per worker.
+  await client.post("/process", partedForm(r, "job", { parts: 3, part_ms: [100, 60_000, 60_000] }));
+  const pids = await eventually(async () => {
+    const byWorker = await partPids(await client.log("job"));
+    return byWorker.size === 2 && /part 1\/3 done/.test(await client.log("job")) && [...byWorker.values()].flat().length === 3 ? byWorker : undefined;
+  }, 30_000, "parts running on both workers").catch(async (err: Error) => assert.fail(`${err.message}\n${await client.log("job")}`));
+  assert.ok(leftParts(r).length === 1, "part 1's file is in its folder");
+  const cancel = await client.post("/cancel", { jobID: "job" });
+  assert.equal(cancel.status, 200, cancel.text());
+  assert.equal(await client.waitFor("job", [JobStatus.CANCELED, JobStatus.ERROR, JobStatus.FINISHED], 30_000), JobStatus.CANCELED, await client.log("job"));
+  for (const pid of [...pids.values()].flat()) await eventually(() => (processAlive(pid) ? undefined : true), 10_000, `part process ${pid} to stop`);
+  assert.equal(existsSync(outFile(r, "job")), false, "no output");
+  await eventually(() => (leftParts(r).length === 0 ? true : undefined), 20_000, "the finished part's folder to be removed");
+  // Both workers go on with the next job.
+  await client.post("/process", partedForm(r, "next", { parts: 2, part_ms: 100 }));
+  assert.equal(await client.waitFor("next", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED, await client.log("next"));
+  assert.equal(readFileSync(outFile(r, "next"), "utf8"), expected(2));
+});
+
+test("Redis killed and restarted mid-job (append-only file): the job goes on and finishes whole", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const redis = await startRedis(t, REDIS, { persistent: true });
+  const { client } = await startQueueServer(t, r, redis);
+  await startWorker(t, r, redis, "w1");
+  await client.post("/process", partedForm(r, "job", { parts: 2, part_ms: 3000 }));
+  await logMatch(client, "job", /\[w1\] part 1\/2: pid=\d+/);
+  await redis.stop(true);
+  await new Promise((res) => setTimeout(res, 1000));
+  await redis.start();
+  assert.equal(await client.waitFor("job", [JobStatus.FINISHED, JobStatus.ERROR], 60_000), JobStatus.FINISHED, await client.log("job"));
+  assert.equal(readFileSync(outFile(r, "job"), "utf8"), expected(2));
+  assert.deepEqual(leftParts(r), []);
+});
+
+test("Redis restarted without its data mid-job: the job ends in ERROR with the reason, and no output appears", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const redis = await startRedis(t, REDIS, { persistent: false });
+  const { client } = await startQueueServer(t, r, redis);
+  const worker = await startWorker(t, r, redis, "w1");
+  await client.post("/process", partedForm(r, "job", { parts: 2, part_ms: 3000 }));
+  await logMatch(client, "job", /\[w1\] part 1\/2: pid=\d+/);
+  await redis.stop(true);
+  await redis.start();
+  assert.equal(await client.waitFor("job", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.ERROR);
+  assert.match(await client.log("job"), /no longer has job \S+ \(was Redis restarted without saving its data\?\)/);
+  // The part that was running finishes, finds its job gone, and removes what it wrote.
+  await new Promise((res) => setTimeout(res, 4000));
+  assert.equal(existsSync(outFile(r, "job")), false, "no output");
+  await eventually(() => (leftParts(r).length === 0 ? true : undefined), 20_000, "the orphaned part's folder to be removed");
+  // The worker is still there and runs the next job.
+  assert.equal(worker.child.exitCode, null);
+  await client.post("/process", partedForm(r, "next", { parts: 2, part_ms: 100 }));
+  assert.equal(await client.waitFor("next", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED, await client.log("next"));
+});
+
+test("the server restarted: queued and running jobs still answer /job_status, then finish", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const redis = await startRedis(t, REDIS);
+  const a = await startQueueServer(t, r, redis);
+  await startWorker(t, r, redis, "w1");
+  await a.client.post("/process", { jobID: "running", trainerFilePath: SLEEPER, data: "[]", options: '{"sleep_ms": 4000}' });
+  await a.client.post("/process", { jobID: "queued", trainerFilePath: SLEEPER, data: "[]", options: '{"sleep_ms": 200}' });
+  await logMatch(a.client, "running", /pid=\d+/);
+  assert.equal(await a.client.status("running"), JobStatus.RUNNING);
+  assert.equal(await a.client.status("queued"), JobStatus.WAITING);
+  a.child.kill("SIGKILL");
+  await a.exited();
+  const b = await startQueueServer(t, r, redis);
+  assert.ok([JobStatus.RUNNING, JobStatus.FINISHED].includes(await b.client.status("running")));
+  assert.ok([JobStatus.WAITING, JobStatus.RUNNING, JobStatus.FINISHED].includes(await b.client.status("queued")));
+  assert.equal(await b.client.waitFor("running", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED);
+  assert.equal(await b.client.waitFor("queued", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED);
+  // Log lines written while no server was up are in the log, once.
+  const log = await b.client.log("running");
+  assert.equal(log.match(/sleeper done/g)?.length, 1, log);
+});
+
+test("a part that always fails: tried three times, then the job is ERROR with the part's reason and its parts removed", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const redis = await startRedis(t, REDIS);
+  const { client } = await startQueueServer(t, r, redis);
+  await startWorker(t, r, redis, "w1");
+  await client.post("/process", partedForm(r, "job", { parts: 3, part_ms: 100, fail_part: 1 }));
+  assert.equal(await client.waitFor("job", [JobStatus.FINISHED, JobStatus.ERROR], 60_000), JobStatus.ERROR);
+  const log = await client.log("job");
+  assert.match(log, /Job failed with exception part 2 of 3 failed: part 1 fails on purpose/);
+  assert.equal(log.match(/part 2\/3 failed: part 1 fails on purpose; it will be tried again/g)?.length, 2, log);
+  assert.equal(existsSync(outFile(r, "job")), false);
+  await eventually(() => (leftParts(r).length === 0 ? true : undefined), 20_000, "the parts' folder to be removed");
+});
+
+test("facemesh worker and serve --queue refuse a missing or bad queue address with a clear message", { skip }, async () => {
+  const { runCli } = await import("./support/facemesh_harness.js");
+  const none = await runCli(["worker", "--cml-dir", "."], { timeoutMs: 20_000 });
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /--queue: give the queue's address, redis:\/\/host:port\[\/db\]/);
+  const bad = await runCli(["worker", "--queue", "http://x:1"], { timeoutMs: 20_000 });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--queue: 'http:' is not redis: or rediss:/);
+  const serve = await runCli(["serve", "--port", "0", "--queue", "redis://h:1/x"], { timeoutMs: 20_000 });
+  assert.equal(serve.code, 2);
+  assert.match(serve.stderr, /--queue: '\/x' is not a Redis database number/);
+});

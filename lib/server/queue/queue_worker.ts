@@ -62,6 +62,8 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
   /** Runs one stage of a job in a job process here; its result, or an error (UnrecoverableError: do not retry). */
   const runStage = async (job: Job<QueueJobData>, mod: LoadedModule, stage: RunStage, label: string, progressKey?: string): Promise<unknown> => {
     const { root } = job.data;
+    // Removing a cancelled job's parts is what cancel wants: that stage is not stopped by it.
+    const stoppable = stage.kind !== "discard";
     const request = { ...job.data.request, trainerPath: mod.trainerPath };
     const env = jobEnv(mod.manifest.permissions.env ?? [], { TMPDIR: config.tmpDir, NOVA_JOB_THREADS: String(threadsPerJob(config.jobs)) });
     const proc = JobProcess.start(
@@ -80,14 +82,14 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
       },
     );
     const mine = byRoot.get(root) ?? new Set<JobProcess>();
-    mine.add(proc);
+    if (stoppable) mine.add(proc);
     byRoot.set(root, mine);
     // A cancel published between the check in the processor and this registration is caught here.
-    if (await cancelled(root)) proc.stop(config.cancelGraceMs);
+    if (stoppable && (await cancelled(root))) proc.stop(config.cancelGraceMs);
     const outcome = await proc.outcome;
     mine.delete(proc);
     if (mine.size === 0) byRoot.delete(root);
-    if (await cancelled(root)) throw new UnrecoverableError("job cancelled");
+    if (stoppable && (await cancelled(root))) throw new UnrecoverableError("job cancelled");
     if (!outcome.ok) {
       if (outcome.stack) log(root, "ERROR", `[${config.name}] ${label}: ${outcome.stack}`);
       throw new Error(outcome.reason);
@@ -98,7 +100,7 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
   const processor = async (job: Job<QueueJobData>, token?: string): Promise<unknown> => {
     const data = job.data;
     const { root } = data;
-    if (await cancelled(root)) throw new UnrecoverableError("job cancelled");
+    if (job.name !== "discard" && (await cancelled(root))) throw new UnrecoverableError("job cancelled");
     let mod: LoadedModule;
     try {
       mod = await loadModule(config.cmlDir, data.trainerRel);
