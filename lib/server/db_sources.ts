@@ -25,7 +25,10 @@ export interface DbPlan {
   host: string;
   port: number;
   user: string;
-  /** Travels only over the IPC channel to the job's process; never logged, never stored. */
+  /**
+   * Travels only over the IPC channel to the job's process; never logged, never stored by the server. In queue
+   * mode it is in the job's data in Redis until the job ends (queue/queue_runner.ts forgetPassword).
+   */
   password: string;
   timeoutMs: number;
   /** The MongoDB database = NOVA's dataset (also the folder under each data dir). */

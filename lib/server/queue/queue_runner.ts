@@ -138,10 +138,12 @@ export class QueueJobRunner implements JobRunner {
     if (state === "completed") {
       this.store.update(jobKey, { progress: progress || rec.progress });
       this.settle(jobKey, log, JobStatus.FINISHED, "");
+      await this.forgetPassword(job);
     } else if (state === "failed") {
       if (await this.redis.exists(queueKeys.cancel(id))) this.settle(jobKey, log, JobStatus.CANCELED, "");
       else this.settle(jobKey, log, JobStatus.ERROR, await this.failureReason(job));
       await this.discardParts(job);
+      await this.forgetPassword(job);
     } else if (state === "active" || state === "waiting-children") {
       const change = rec.status === JobStatus.WAITING ? { status: JobStatus.RUNNING, startTime: discoverTime() } : {};
       this.store.update(jobKey, { ...change, progress }, rec.status === JobStatus.WAITING);
@@ -156,13 +158,31 @@ export class QueueJobRunner implements JobRunner {
     const child = /child\s+(?:\S*:)?([^\s:]+-p(\d+))\s+failed/.exec(reason);
     if (!child) return reason;
     const part = await Job.fromId<QueueJobData>(this.queue, child[1]!);
-    const count = job.data.parts?.length;
-    return `part ${Number(child[2]) + 1}${count ? ` of ${count}` : ""} failed: ${part?.failedReason || reason}`;
+    const index = Number(child[2]);
+    const parts = job.data.parts;
+    const what = job.data.db ? `session ${index + 1} of ${parts?.length ?? "?"} '${String(parts?.[index])}'` : `part ${index + 1}${parts ? ` of ${parts.length}` : ""}`;
+    return `${what} failed: ${part?.failedReason || reason}`;
+  }
+
+  /**
+   * NOVA's database password travels in the job's data (a worker on another machine needs it), so it is in Redis
+   * while the job runs; once the job has ended it is blanked in the job and in its parts.
+   */
+  private async forgetPassword(job: Job<QueueJobData>): Promise<void> {
+    if (!job.data.db) return;
+    const jobs: Array<Job<QueueJobData> | undefined> = [job];
+    for (let i = 0; i < (job.data.parts?.length ?? 0); i++) jobs.push(await Job.fromId<QueueJobData>(this.queue, `${job.id}-p${i}`));
+    for (const j of jobs) {
+      const db = j?.data.db;
+      if (j && db?.password) await j.updateData({ ...j.data, db: { ...db, password: "" } }).catch(() => undefined);
+    }
   }
 
   /** A failed or cancelled job's finished parts are removed by a worker (the module knows where it put them). */
   private async discardParts(job: Job<QueueJobData>): Promise<void> {
-    if (!job.data.parts?.length) return;
+    // A database job's parts are sessions, each complete in itself: they are kept (as the local runner keeps the
+    // sessions before a failed one).
+    if (!job.data.parts?.length || job.data.db) return;
     await this.queue.add("discard", { ...job.data, step: undefined }, { jobId: `${job.id}-discard`, attempts: 3, backoff: { type: "exponential", delay: 1000 } });
   }
 

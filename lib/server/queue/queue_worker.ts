@@ -2,7 +2,9 @@
  * `facemesh worker`: runs queued jobs (BullMQ) on this machine, each in its own job process (job_process.ts), as
  * the server's local runner does. A job whose module can run in parts (lib/nova/hooks.ts PartedModule) becomes a
  * BullMQ parent: its root plans the parts, queues them as children (any worker may take them), waits, and joins
- * their results; parts are retried elsewhere when a worker dies (BullMQ's stalled-job check) or fails.
+ * their results; parts are retried elsewhere when a worker dies (BullMQ's stalled-job check) or fails. A job on
+ * several sessions of a NOVA database is split the same way, one part per session (each writes its own outputs
+ * and Streams entry, so there is nothing to join).
  *
  * Cancel: the server sets the job's cancel flag and publishes its id. Running parts of that job get SIGTERM
  * (then SIGKILL), parts not started yet fail at once when a worker takes them, and the parent fails with them.
@@ -97,6 +99,18 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
     return outcome.result;
   };
 
+  /** The module's parts for a job, or null (run whole). plan checks the inputs: what fails there fails on any worker. */
+  const plan = async (job: Job<QueueJobData>, mod: LoadedModule): Promise<unknown[] | null> => {
+    let planned: unknown;
+    try {
+      planned = await runStage(job, mod, { kind: "plan" }, "plan");
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      throw new UnrecoverableError((err as Error).message);
+    }
+    return Array.isArray(planned) ? planned : null;
+  };
+
   const processor = async (job: Job<QueueJobData>, token?: string): Promise<unknown> => {
     const data = job.data;
     const { root } = data;
@@ -111,13 +125,15 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
     const attempt = job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : "";
     if (job.name === "part" && data.part) {
       const { index, count, value } = data.part;
-      const label = `part ${index + 1}/${count}`;
+      const label = data.db ? `session ${index + 1}/${count} '${String(value)}'` : `part ${index + 1}/${count}`;
       log(root, "INFO", `[${config.name}] ${label} started${attempt}`);
-      const result = await runStage(job, mod, { kind: "part", part: value }, label, `p${index}`);
+      // A session of a NOVA database job is a whole job on that one session (its outputs and Streams entry).
+      const stage: RunStage = data.db ? { kind: "whole" } : { kind: "part", part: value };
+      const result = await runStage(job, mod, stage, label, `p${index}`);
       log(root, "INFO", `[${config.name}] ${label} done`);
       // Another part failed the job meanwhile: its parts are being discarded, and this one came after.
       const parent = await Job.fromId<QueueJobData>(queue, root);
-      if (!parent || (await parent.getState()) === "failed") {
+      if (!data.db && (!parent || (await parent.getState()) === "failed")) {
         await runStage(job, mod, { kind: "discard", parts: parent?.data.parts ?? [value] }, "discard");
         throw new UnrecoverableError("the job failed while this part ran; its parts were removed");
       }
@@ -127,38 +143,27 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
       await runStage(job, mod, { kind: "discard", parts: data.parts ?? [] }, "discard");
       return null;
     }
-    // The root job.
-    if (data.db) {
-      log(root, "INFO", `[${config.name}] job started${attempt}`);
-      await runStage(job, mod, { kind: "whole" }, "job", "whole");
-      return null;
-    }
+    // The root job: parts are planned once (kept in its data, so a retried root does not plan again), queued as
+    // its children, and joined when all are done.
     let parts = data.parts;
     if (data.step !== "join") {
       if (!parts) {
         log(root, "INFO", `[${config.name}] job started${attempt}`);
-        let planned: unknown;
-        try {
-          planned = await runStage(job, mod, { kind: "plan" }, "plan");
-        } catch (err) {
-          // plan checks the inputs: what fails there fails again on any worker.
-          if (err instanceof UnrecoverableError) throw err;
-          throw new UnrecoverableError((err as Error).message);
-        }
-        if (!Array.isArray(planned) || planned.length < 2) {
+        const planned = data.db ? (data.db.sessions.length > 1 ? data.db.sessions : null) : await plan(job, mod);
+        if (!planned || planned.length < 2) {
           await runStage(job, mod, { kind: "whole" }, "job", "whole");
           return null;
         }
         parts = planned;
         await job.updateData({ ...data, parts });
-        log(root, "INFO", `[${config.name}] split into ${parts.length} parts; any worker may take them`);
+        log(root, "INFO", `[${config.name}] split into ${parts.length} ${data.db ? "sessions" : "parts"}; any worker may take them`);
       }
       const count = parts.length;
       // Ids from the root's: queueing them again (a retried root) adds nothing.
       await queue.addBulk(
         parts.map((value, index) => ({
           name: "part",
-          data: { ...data, parts: undefined, step: undefined, part: { index, count, value } },
+          data: { ...data, parts: undefined, step: undefined, part: { index, count, value }, db: data.db && { ...data.db, sessions: [String(value)] } },
           opts: {
             jobId: `${job.id}-p${index}`,
             parent: { id: job.id!, queue: job.queueQualifiedName },
@@ -177,6 +182,10 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
     for (const v of values) if (v && Number.isInteger(v.index) && v.index >= 0 && v.index < count) results[v.index] = v.result;
     const missing = [...results.keys()].filter((i) => !(i in results));
     if (missing.length > 0 || values.length !== count) throw new Error(`the results of parts ${missing.map((i) => i + 1).join(", ")} of ${count} are missing`);
+    if (data.db) {
+      log(root, "INFO", `[${config.name}] all ${count} sessions done`);
+      return null;
+    }
     log(root, "INFO", `[${config.name}] joining ${count} parts`);
     await runStage(job, mod, { kind: "join", results }, "join");
     return null;
