@@ -125,8 +125,10 @@ export class QueueJobRunner implements JobRunner {
   }
 
   private async syncJob(jobKey: string, id: string, log: JobLog): Promise<void> {
-    await this.copyLog(id, log);
     const job = await Job.fromId<QueueJobData>(this.queue, id);
+    // Lines are copied after the state is read: a worker writes a job's lines before it reports the job done, so
+    // a finished job's log is complete before its verdict line.
+    await this.copyLog(id, log);
     if (!job) {
       this.settle(jobKey, log, JobStatus.ERROR, `the job queue at ${this.address.display} no longer has job ${id} (was Redis restarted without saving its data?)`);
       return;
@@ -203,6 +205,10 @@ export class QueueJobRunner implements JobRunner {
   private settle(jobKey: string, log: JobLog, status: JobStatus, error: string): void {
     const rec = this.store.get(jobKey);
     if (!rec || rec.status >= JobStatus.FINISHED) return;
+    // The record is final: the server needs the queue id no more (Redis expires the job's other keys).
+    const id = this.ids.get(jobKey);
+    this.ids.delete(jobKey);
+    void this.redis.multi().hdel(queueKeys.ids, jobKey).hdel(queueKeys.logCopied, id ?? "").exec().catch(() => undefined);
     this.store.update(jobKey, { status, endTime: discoverTime(), error });
     if (status === JobStatus.FINISHED) log.info("job finished");
     else if (status === JobStatus.CANCELED) log.info("Action successfully canceled.");

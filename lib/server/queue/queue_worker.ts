@@ -50,15 +50,20 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
     for (const proc of byRoot.get(root) ?? []) proc.stop(config.cancelGraceMs);
   });
 
+  /** Log writes not yet acknowledged: a job's are awaited before it is reported done (the server reads them then). */
+  const pending = new Set<Promise<unknown>>();
   const log = (root: string, level: LogLevel, message: string) => {
-    void redis
+    const write = redis
       .multi()
       .rpush(queueKeys.log(root), `${level}\t${message}`)
       .ltrim(queueKeys.log(root), -MAX_LOG_LINES, -1)
       .expire(queueKeys.log(root), KEY_TTL_S)
       .exec()
       .catch(() => undefined);
+    pending.add(write);
+    void write.finally(() => pending.delete(write));
   };
+  const logsWritten = () => Promise.all([...pending]);
   const cancelled = async (root: string) => (await redis.exists(queueKeys.cancel(root))) === 1;
 
   /** Runs one stage of a job in a job process here; its result, or an error (UnrecoverableError: do not retry). */
@@ -112,6 +117,22 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
   };
 
   const processor = async (job: Job<QueueJobData>, token?: string): Promise<unknown> => {
+    try {
+      return await processJob(job, token);
+    } catch (err) {
+      if (!(err instanceof WaitingChildrenError)) {
+        // Said here, not in the worker's "failed" event, so that the line is in Redis before the job's state is.
+        const retry = !(err instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+        const what = job.name === "part" && job.data.part ? `part ${job.data.part.index + 1}/${job.data.part.count}` : job.name;
+        log(job.data.root, retry ? "WARNING" : "ERROR", `[${config.name}] ${what} failed: ${(err as Error).message}${retry ? "; it will be tried again" : ""}`);
+      }
+      throw err;
+    } finally {
+      await logsWritten();
+    }
+  };
+
+  const processJob = async (job: Job<QueueJobData>, token?: string): Promise<unknown> => {
     const data = job.data;
     const { root } = data;
     if (job.name !== "discard" && (await cancelled(root))) throw new UnrecoverableError("job cancelled");
@@ -200,12 +221,6 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
     // A part whose worker died goes back to the queue (twice at most), then fails.
     maxStalledCount: 2,
     autorun: false,
-  });
-  worker.on("failed", (job, err) => {
-    if (job && !(err instanceof WaitingChildrenError)) {
-      const retry = job.attemptsMade < (job.opts.attempts ?? 1) && !(err instanceof UnrecoverableError);
-      log(job.data.root, retry ? "WARNING" : "ERROR", `[${config.name}] ${job.name === "part" && job.data.part ? `part ${job.data.part.index + 1}/${job.data.part.count}` : job.name} failed: ${err.message}${retry ? "; it will be tried again" : ""}`);
-    }
   });
   worker.on("error", () => undefined); // connection errors: BullMQ retries; the job's outcome tells the rest
   await worker.waitUntilReady();
