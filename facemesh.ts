@@ -70,6 +70,10 @@ function jobOutputs(model: FaceMeshModel, request: JobRequest): Omit<JobFiles, "
   return { out, headPose: outputs.head_pose ? { path: outputs.head_pose, noFace: model.options.no_face } : undefined };
 }
 
+function jobFiles(model: FaceMeshModel, request: JobRequest): JobFiles {
+  return { inputs: jobInputs(model, request), ...jobOutputs(model, request) };
+}
+
 export async function predict(model: FaceMeshModel, request: JobRequest, context: HookContext): Promise<FaceMeshPrediction> {
   const opened = await openInputs(jobInputs(model, request), context.logger);
   if (!opened.hints) {
@@ -90,17 +94,17 @@ export async function write(model: FaceMeshModel, prediction: FaceMeshPrediction
 
 /** The job's parts, or null when it runs whole (a short video, video mode, a still image, no timestamps). */
 export async function plan(model: FaceMeshModel, request: JobRequest, context: HookContext): Promise<unknown[] | null> {
-  return planParts({ inputs: jobInputs(model, request), ...jobOutputs(model, request) }, { options: model.options }, context);
+  return planParts(jobFiles(model, request), { options: model.options }, context);
 }
 
 /** Runs one part on this machine; its rows go into the parts folder beside the output. */
 export async function runPart(model: FaceMeshModel, request: JobRequest, part: unknown, context: HookContext): Promise<unknown> {
-  return runJobPart(model.mesh, { inputs: jobInputs(model, request), ...jobOutputs(model, request) }, { options: model.options }, part, context);
+  return runJobPart(model.mesh, jobFiles(model, request), { options: model.options }, part, context);
 }
 
 /** Writes the outputs from the parts' results (in plan order): byte for byte what an unsplit run writes. */
 export async function join(model: FaceMeshModel, request: JobRequest, results: unknown[], context: HookContext): Promise<void> {
-  const files = { inputs: jobInputs(model, request), ...jobOutputs(model, request) };
+  const files = jobFiles(model, request);
   const stats = { repairs: 0, repairedFrames: 0 };
   const header = await joinParts(model.mesh, files, { options: model.options }, results, context, stats);
   context.logger.info(`${files.out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz from ${results.length} parts (${stats.repairs} repaired, ${stats.repairedFrames} frames run again)${files.headPose ? `; head pose in ${files.headPose.path}` : ""}`);
