@@ -4,6 +4,8 @@
  *   predict(model, request)      -> the inputs opened and checked; the rows, lazily (nothing decoded yet)
  *   write(model, rows, request)  -> the rows streamed into the output SSI stream, which appears atomically
  * so memory stays flat however long the video is. The hooks are a thin shell over lib/job.ts and lib/pipeline.ts.
+ * A host that spreads a job over several machines calls plan, runPart (each part anywhere, after its own load),
+ * join, and discardParts on failure (lib/nova/hooks.ts PartedModule; the work is lib/parts.ts).
  */
 import { projectRoot } from "./lib/convert/models.js";
 import type { HookContext, JobRequest } from "./lib/nova/hooks.js";
@@ -11,11 +13,12 @@ import { readManifest, resolveIoIds, type PluginManifest } from "./lib/nova/mani
 import { readTrainer } from "./lib/nova/trainer.js";
 import { resolveOptions, type FaceMeshOptions } from "./lib/nova/options.js";
 import { FaceMesh } from "./lib/pipeline.js";
-import { openInputs, predictRows, writeLandmarkStream, type OpenedInputs } from "./lib/job.js";
+import { openInputs, predictRows, writeLandmarkStream, type JobInputs, type OpenedInputs } from "./lib/job.js";
 import type { RowBatch } from "./lib/pipeline.js";
 import { parseDevices } from "./lib/inference/devices.js";
 import { NUM_LANDMARKS } from "./lib/types.js";
 import { HEAD_POSE_FIELDS } from "./lib/geometry/head_pose.js";
+import { discardParts as discardJobParts, joinParts, planParts, runPart as runJobPart, type JobFiles } from "./lib/parts.js";
 
 export interface FaceMeshModel {
   mesh: FaceMesh;
@@ -55,12 +58,24 @@ function requireId(ids: Record<string, string>, id: string, kind: string, manife
   return value;
 }
 
-export async function predict(model: FaceMeshModel, request: JobRequest, context: HookContext): Promise<FaceMeshPrediction> {
+function jobInputs(model: FaceMeshModel, request: JobRequest): JobInputs {
   const inputs = resolveIoIds(model.manifest.io.inputs, request.inputs);
-  const opened = await openInputs(
-    { video: requireId(inputs, "data", "input video", model.manifest), bbox: inputs.bounding_box, keypoints: inputs.keypoints },
-    context.logger,
-  );
+  return { video: requireId(inputs, "data", "input video", model.manifest), bbox: inputs.bounding_box, keypoints: inputs.keypoints };
+}
+
+function jobOutputs(model: FaceMeshModel, request: JobRequest): Omit<JobFiles, "inputs"> {
+  const outputs = resolveIoIds(model.manifest.io.outputs, request.outputs);
+  const out = requireId(outputs, "landmarks", "output", model.manifest);
+  // The head pose is an optional second output, written with the landmarks (both or neither).
+  return { out, headPose: outputs.head_pose ? { path: outputs.head_pose, noFace: model.options.no_face } : undefined };
+}
+
+function jobFiles(model: FaceMeshModel, request: JobRequest): JobFiles {
+  return { inputs: jobInputs(model, request), ...jobOutputs(model, request) };
+}
+
+export async function predict(model: FaceMeshModel, request: JobRequest, context: HookContext): Promise<FaceMeshPrediction> {
+  const opened = await openInputs(jobInputs(model, request), context.logger);
   if (!opened.hints) {
     context.logger.info(
       model.options.tracking
@@ -72,12 +87,32 @@ export async function predict(model: FaceMeshModel, request: JobRequest, context
 }
 
 export async function write(model: FaceMeshModel, prediction: FaceMeshPrediction, request: JobRequest, context: HookContext): Promise<void> {
-  const outputs = resolveIoIds(model.manifest.io.outputs, request.outputs);
-  const out = requireId(outputs, "landmarks", "output", model.manifest);
-  // The head pose is an optional second output, written with the landmarks (both or neither).
-  const headPose = outputs.head_pose ? { path: outputs.head_pose, noFace: model.options.no_face } : undefined;
+  const { out, headPose } = jobOutputs(model, request);
   const header = await writeLandmarkStream(out, prediction.opened.video, prediction.rows, { points: model.mesh.pointsPerFace, headPose });
   context.logger.info(`${out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz${headPose ? `; head pose in ${headPose.path}` : ""}`);
+}
+
+/** The job's parts, or null when it runs whole (a short video, video mode, a still image, no timestamps). */
+export async function plan(model: FaceMeshModel, request: JobRequest, context: HookContext): Promise<unknown[] | null> {
+  return planParts(jobFiles(model, request), { options: model.options }, context);
+}
+
+/** Runs one part on this machine; its rows go into the parts folder beside the output. */
+export async function runPart(model: FaceMeshModel, request: JobRequest, part: unknown, context: HookContext): Promise<unknown> {
+  return runJobPart(model.mesh, jobFiles(model, request), { options: model.options }, part, context);
+}
+
+/** Writes the outputs from the parts' results (in plan order): byte for byte what an unsplit run writes. */
+export async function join(model: FaceMeshModel, request: JobRequest, results: unknown[], context: HookContext): Promise<void> {
+  const files = jobFiles(model, request);
+  const stats = { repairs: 0, repairedFrames: 0 };
+  const header = await joinParts(model.mesh, files, { options: model.options }, results, context, stats);
+  context.logger.info(`${files.out}: ${header.rows} rows x ${header.dim} values at ${header.sr} Hz from ${results.length} parts (${stats.repairs} repaired, ${stats.repairedFrames} frames run again)${files.headPose ? `; head pose in ${files.headPose.path}` : ""}`);
+}
+
+/** Removes the parts' files of a job that failed or was cancelled (needs no load). */
+export async function discardParts(request: JobRequest, parts: unknown[]): Promise<void> {
+  await discardJobParts(Object.values(request.outputs), parts);
 }
 
 /**

@@ -14,7 +14,7 @@ import { FaceMesh, type BoxHints, type RowBatch } from "./pipeline.js";
 import { hintRows } from "./pipeline/box_rois.js";
 import { smoothRowBatches } from "./calculators/landmarks_smoothing.js";
 import { frameTimes } from "./video/frame_times.js";
-import { DEFAULT_PARALLEL_SEGMENTS, planSegments, segmentedRows, TRACKING_WARMUP_FRAMES, type SegmentStats } from "./segments.js";
+import { DEFAULT_PARALLEL_SEGMENTS, planSegments, segmentedRows, TRACKING_WARMUP_FRAMES, type Segment, type SegmentInputs, type SegmentStats } from "./segments.js";
 import type { FaceMeshOptions } from "./nova/options.js";
 import { rowDimFor, type NoFaceValue } from "./rows.js";
 import { NUM_LANDMARKS } from "./types.js";
@@ -146,7 +146,6 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     pool,
     niceness: options.tracking ? TRACKING_DECODER_NICENESS : undefined,
   });
-  let done = 0;
   const raw = split ?? mesh.run(frames, {
     batchSize: options.batch_size,
     minScore: options.min_score_thresh,
@@ -156,6 +155,16 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
     signal: context.signal,
     framesDone: (done) => done.forEach((f) => pool.release(f.data)),
   });
+  yield* finishedRows(raw, mesh, opened, settings, context);
+}
+
+/**
+ * The stages after the pipeline's rows, for the whole video in order: smoothing (options.smoothing), progress, and
+ * the warning when the video ended before the bbox rows. Shared with the parts of a job joined (lib/parts.ts).
+ */
+export async function* finishedRows(raw: AsyncIterable<RowBatch>, mesh: FaceMesh, opened: OpenedInputs, settings: PredictSettings, context: HookContext): AsyncGenerator<RowBatch> {
+  const { options } = settings;
+  let done = 0;
   for await (const batch of options.smoothing === "one_euro" ? smoothed(raw, opened.video, mesh.pointsPerFace, settings, context) : raw) {
     done += batch.count;
     context.progress?.(done, opened.expectedRows);
@@ -173,6 +182,20 @@ export async function* predictRows(mesh: FaceMesh, opened: OpenedInputs, setting
  */
 async function splitRows(mesh: FaceMesh, opened: OpenedInputs, settings: PredictSettings, context: HookContext): Promise<AsyncGenerator<RowBatch> | null> {
   const { options } = settings;
+  const plan = await segmentPlan(opened, settings, context);
+  if (!plan) return null;
+  // Without tracking the model calls are full batches already: segments run one after the other.
+  const parallel = options.tracking && (opened.hints || settings.splitVideoMode) ? (settings.parallelSegments ?? DEFAULT_PARALLEL_SEGMENTS) : 1;
+  return segmentedRows(mesh, plan.inputs, plan.segments, parallel, settings.segmentCheck ?? options.tracking, settings.segmentStats);
+}
+
+/**
+ * How a job's video is split into segments, and what running one needs; null: not split (no splitting asked for,
+ * a short video, video mode, or no timestamps to seek by). Shared by one machine (splitRows) and by parts on
+ * several (lib/parts.ts).
+ */
+export async function segmentPlan(opened: OpenedInputs, settings: PredictSettings, context: HookContext): Promise<{ segments: Segment[]; inputs: SegmentInputs } | null> {
+  const { options } = settings;
   const { video } = opened;
   // Video mode's chain never forgets (each ROI from the last landmarks), so a warmed-up segment agrees with an
   // unsplit run only to float noise, which can grow (README "Segments"): on one machine it is not split.
@@ -184,7 +207,7 @@ async function splitRows(mesh: FaceMesh, opened: OpenedInputs, settings: Predict
     context.logger.warn(`${video.path}: not split into segments (no timestamps to seek by: ${times.reason})`);
     return null;
   }
-  const inputs = {
+  const inputs: SegmentInputs = {
     video,
     times,
     hints: opened.hints,
@@ -193,9 +216,7 @@ async function splitRows(mesh: FaceMesh, opened: OpenedInputs, settings: Predict
     niceness: options.tracking ? TRACKING_DECODER_NICENESS : undefined,
     onWarning: (m: string) => context.logger.warn(m),
   };
-  // Without tracking the model calls are full batches already: segments run one after the other.
-  const parallel = options.tracking && (opened.hints || settings.splitVideoMode) ? (settings.parallelSegments ?? DEFAULT_PARALLEL_SEGMENTS) : 1;
-  return segmentedRows(mesh, inputs, segments, parallel, settings.segmentCheck ?? options.tracking, settings.segmentStats);
+  return { segments, inputs };
 }
 
 /** The one-euro smoothing stage (lib/calculators/landmarks_smoothing.ts), timed by the frames' presentation timestamps. */

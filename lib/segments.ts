@@ -144,6 +144,31 @@ export function sameState(a: TrackState, b: TrackState): boolean {
  */
 export const TRACKED_SEGMENT_BATCH = 10;
 
+/**
+ * A repair's rows (see segmentedRows): those of `repair`, a run started from the exact state the segment before
+ * ended with, until at the end of one of its batches its state (`mine`) is the segment's own run's at that frame
+ * (`theirs`); from there on the two are one chain. Returns the first frame whose row the segment's own run gives
+ * exactly as an unsplit run, or undefined when the repair ran to the segment's end without meeting it (then the
+ * repair is the segment). Shared by segmentedRows (the segment's run beside it) and lib/parts.ts (the segment's
+ * run recorded by another machine).
+ */
+export async function* repairRows(
+  repair: AsyncIterable<RowBatch>,
+  mine: (next: number) => TrackState | undefined,
+  theirs: (next: number) => Promise<TrackState | undefined>,
+  stats: SegmentStats,
+): AsyncGenerator<RowBatch, number | undefined> {
+  for await (const batch of repair) {
+    stats.repairedFrames += batch.count;
+    yield batch;
+    const next = batch.firstFrame + batch.count;
+    const a = mine(next);
+    const b = await theirs(next);
+    if (a && b && sameState(a, b)) return next;
+  }
+  return undefined;
+}
+
 /** What segmentedRows did, for measurements. */
 export interface SegmentStats {
   /** Segments whose warm-up did not end in the state the segment before ended with: repaired. */
@@ -249,26 +274,25 @@ export async function* segmentedRows(
           stats.repairs++;
           const repair = start({ range: segment.range, warmup: 0, startState: exactEnd });
           const original = queue;
-          let met: number | undefined;
-          while (met === undefined) {
-            await until(() => repair.batches.length > 0 || repair.done);
-            const batch = repair.batches.shift();
-            if (!batch) break;
-            stats.repairedFrames += batch.count;
-            yield batch;
-            const next = batch.firstFrame + batch.count;
-            const mine = repair.states.at.get(next);
+          const drained = async function* (): AsyncGenerator<RowBatch> {
+            for (;;) {
+              await until(() => repair.batches.length > 0 || repair.done);
+              const batch = repair.batches.shift();
+              if (!batch) return;
+              yield batch;
+            }
+          };
+          const theirs = async (next: number) => {
             await until(() => original.states.at.has(next) || original.done);
-            const theirs = original.states.at.get(next);
-            if (mine && theirs && sameState(mine, theirs)) met = next - 1;
-          }
-          if (met === undefined) {
+            return original.states.at.get(next);
+          };
+          const after = yield* repairRows(drained(), (next) => repair.states.at.get(next), theirs, stats);
+          if (after === undefined) {
             // The repair ran to the segment's end: it is the segment.
             original.dropped = true;
             queue = repair;
           } else {
             repair.dropped = true;
-            const after = met + 1;
             while (original.batches.length > 0 && original.batches[0]!.firstFrame + original.batches[0]!.count <= after) original.batches.shift();
             const first = original.batches[0];
             if (first && first.firstFrame < after) {

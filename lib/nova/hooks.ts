@@ -33,7 +33,8 @@ export interface JobRequest {
   outputs: Record<string, string>;
 }
 
-export interface NovaModule<Model = unknown, Prediction = unknown> {
+/** A module's entry; the parted hooks (PartedModule) are optional. */
+export interface NovaModule<Model = unknown, Prediction = unknown> extends PartedModule<Model> {
   load(request: JobRequest, context: HookContext): Promise<Model>;
   predict(model: Model, request: JobRequest, context: HookContext): Promise<Prediction>;
   write(model: Model, prediction: Prediction, request: JobRequest, context: HookContext): Promise<void>;
@@ -41,4 +42,21 @@ export interface NovaModule<Model = unknown, Prediction = unknown> {
   dispose?(model: Model): Promise<void>;
   /** Names of an output stream's dimensions (for NOVA's Streams `dimlabels`), given the loaded model; optional. */
   dimLabels?(outputId: string, model: Model): string[] | undefined;
+}
+
+/**
+ * Optional hooks for hosts that run one job as parts on several machines (the server's queue mode). A host calls
+ * `load` before each of plan, runPart and join, in whichever process runs it (each part may run in a fresh process
+ * on another machine), and `dispose` after. Parts and results are JSON values: they travel through the host's queue.
+ * A host checks `typeof mod.plan === "function"`; without these hooks (or when plan returns null) the job runs whole.
+ */
+export interface PartedModule<Model = unknown> {
+  /** The job's parts (JSON values), or null when it is not worth splitting (short video, video mode, no timestamps...). Checks the inputs as predict does (bad input throws with the file named). */
+  plan?(model: Model, request: JobRequest, context: HookContext): Promise<unknown[] | null>;
+  /** Runs one part (any machine that sees the same files); returns a small JSON result (a few KB at most: big data goes into files next to the output). */
+  runPart?(model: Model, request: JobRequest, part: unknown, context: HookContext): Promise<unknown>;
+  /** Merges the parts' results (in plan order) into the job's outputs, atomically, and removes the parts' files. */
+  join?(model: Model, request: JobRequest, results: unknown[], context: HookContext): Promise<void>;
+  /** Removes what parts of a job left (the job failed or was cancelled); `parts` as plan returned them. Must not throw when nothing is there. */
+  discardParts?(request: JobRequest, parts: unknown[]): Promise<void>;
 }
