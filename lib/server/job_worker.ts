@@ -6,7 +6,7 @@
  * SIGTERM (cancel).
  */
 import { pathToFileURL } from "node:url";
-import type { HookContext, JobRequest, NovaModule } from "../nova/hooks.js";
+import type { HookContext, NovaModule, PartedModule } from "../nova/hooks.js";
 import { runOnSessions } from "./db_job.js";
 import type { RunMessage, WorkerMessage } from "./worker_protocol.js";
 
@@ -36,18 +36,11 @@ function isModule(m: Record<string, unknown>): m is Record<string, unknown> & No
   return typeof m.load === "function" && typeof m.predict === "function" && typeof m.write === "function";
 }
 
-/** The optional hooks of a module that can run one job as parts (lib/nova/hooks.ts PartedModule). */
-interface PartHooks {
-  plan?(model: unknown, request: JobRequest, context: HookContext): Promise<unknown[] | null>;
-  runPart?(model: unknown, request: JobRequest, part: unknown, context: HookContext): Promise<unknown>;
-  join?(model: unknown, request: JobRequest, results: unknown[], context: HookContext): Promise<void>;
-  discardParts?(request: JobRequest, parts: unknown[]): Promise<void>;
-}
-
-function hook<K extends keyof PartHooks>(mod: NovaModule & PartHooks, name: K, entryPath: string): NonNullable<PartHooks[K]> {
+/** One of the optional parted hooks (lib/nova/hooks.ts PartedModule), or an error naming the entry that lacks it. */
+function hook<K extends keyof PartedModule>(mod: NovaModule, name: K, entryPath: string): NonNullable<PartedModule[K]> {
   const f = mod[name];
   if (typeof f !== "function") throw new Error(`${entryPath} has no ${name} hook, which running a job in parts needs`);
-  return f.bind(mod) as NonNullable<PartHooks[K]>;
+  return f.bind(mod) as NonNullable<PartedModule[K]>;
 }
 
 /** Runs the message's stage; returns what `plan` and `part` answer. */
@@ -58,7 +51,7 @@ async function run(msg: RunMessage): Promise<unknown> {
   if (!candidate || !isModule(candidate)) {
     throw new Error(`${msg.entryPath} does not export load, predict and write functions (see lib/nova/hooks.ts)`);
   }
-  const mod: NovaModule & PartHooks = candidate;
+  const mod: NovaModule = candidate;
   const context: HookContext = {
     logger: {
       info: (m) => void send({ type: "log", level: "INFO", message: String(m) }),
