@@ -48,6 +48,7 @@ import { cachedReference, mediapipeReferences, type MpMode, type MpReference } f
 import { measureGeometryCost, type GeometryCost } from "./geometry_cost.js";
 import { generatedVideos, loopedVideo, sharedVideos, type BenchVideo } from "./media.js";
 import { segmentSpeed, type SegmentSpeed } from "./segment_speed.js";
+import { queueSpeed, type QueueSpeedResult } from "./queue_speed.js";
 import { DEFAULT_PARALLEL_SEGMENTS } from "../lib/segments.js";
 import type { ModelSpeedOutput } from "./model_speed.js";
 
@@ -477,6 +478,8 @@ interface Results {
   steady: Array<E2eRun & { original: string; loops: number }>;
   /** Segment-batched tracking (bench/segment_speed.ts): each talking head looped 16x against the clip itself. */
   segmentBatched: Array<{ original: string; speeds: SegmentSpeed[] }>;
+  /** Queue mode on this machine (bench/queue_speed.ts): a looped talking head on 1, 2 and 4 workers; absent without redis-server. */
+  queue?: QueueSpeedResult;
   mediapipe: Record<string, Partial<Record<MpMode, MpStats | string>>>;
   stages: StageCosts[];
   /** The head pose's cost per frame (bench/geometry_cost.ts). */
@@ -676,6 +679,18 @@ function markdown(r: Results): string {
       return speeds.map((x) => [original, String(x.k), `${f0(x.marginalFps)} (${x.rounds.map(f0).join(", ")})`, ratio(x.marginalFps, mpFps), f0(x.cpuBoundFps), ratio(x.cpuBoundFps, mpFps)]);
     });
     out.push(table(["video", "K", "marginal fps (rounds)", "vs MediaPipe tracking", "CPU bound fps", "vs MediaPipe tracking"], segRows));
+  }
+
+  if (r.queue) {
+    const q = r.queue;
+    out.push(
+      "",
+      "### Queue mode on this machine (`facemesh serve --queue` + `facemesh worker`s, bench/queue_speed.ts)",
+      "",
+      `${path.basename(q.video)}: ${q.frames} frames in bbox mode, segment_seconds ${q.segmentSeconds} (${q.parts} parts), ${q.cores} cores; POST to FINISHED against an unsplit \`facemesh run\` (${f0(q.unsplit.fps)} fps, CPU ${f1(q.unsplit.cpuMs / 1000)} s). Rows compared byte for byte.`,
+      "",
+    );
+    out.push(table(["workers", "wall s", "fps", "vs unsplit", "CPU s", "plan / parts / join s", "rows"], q.runs.map((x) => [String(x.workers), f1(x.wallMs / 1000), f0(x.fps), `${x.speedup.toFixed(2)}x`, f1(x.cpuMs / 1000), x.phasesS ? `${x.phasesS.plan} / ${x.phasesS.parts} / ${x.phasesS.join}` : "-", x.identical ? "identical" : "DIFFERENT"])));
   }
 
   // Where the time goes.
@@ -917,6 +932,21 @@ async function main(): Promise<void> {
       results.segmentBatched.push({ original: v.name, speeds });
     } catch (err) {
       results.errors.push(`segment-batched tracking, ${v.name}: ${(err as Error).message}`);
+    }
+  }
+
+  // Queue mode on this machine: the first talking head looped to 10 000 frames, 5 segments, 1 / 2 / 4 workers.
+  const head = videos.find((x) => x.talkingHead512);
+  if (head && !values.quick) {
+    try {
+      log(`[${elapsed()}] queue mode: ${head.name}`);
+      const frames = results.videos.find((x) => x.name === head.name)?.frames ?? 0;
+      const looped = await loopedVideo(CACHE, head, frames, 10_000, log);
+      const b = await bboxStream(looped, log);
+      const seconds = Math.ceil((await probeVideo(looped.file)).durationSec / 5);
+      results.queue = await queueSpeed(looped.file, b.file, { workers: [1, 2, 4], segmentSeconds: seconds, log: (m) => log(`  ${m}`) });
+    } catch (err) {
+      results.errors.push(`queue mode: ${(err as Error).message}`);
     }
   }
 

@@ -34,6 +34,20 @@ export interface QueueSpeed {
   speedup: number;
   /** The stream is byte for byte the unsplit run's. */
   identical: boolean;
+  /** From the job's log (1-s resolution): planning (job start to split), parts (split to join), join (to the end). */
+  phasesS: { plan: number; parts: number; join: number } | null;
+}
+
+/** Seconds between the log lines that start the phases (job started, split, joining, job finished). */
+function phases(log: string): QueueSpeed["phasesS"] {
+  const at = (pattern: RegExp) => {
+    const line = log.split("\n").find((l) => pattern.test(l));
+    const m = line && /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)/.exec(line);
+    return m ? Date.parse(m[1]!.replace(" ", "T")) / 1000 : undefined;
+  };
+  const [start, split, joining, end] = [at(/job started/), at(/split into \d+ parts/), at(/joining \d+ parts/), at(/job finished/)];
+  if (start === undefined || split === undefined || joining === undefined || end === undefined) return null;
+  return { plan: split - start, parts: joining - split, join: end - joining };
 }
 
 export interface QueueSpeedResult {
@@ -42,7 +56,7 @@ export interface QueueSpeedResult {
   segmentSeconds: number;
   parts: number;
   cores: number;
-  unsplit: { wallMs: number; fps: number };
+  unsplit: { wallMs: number; fps: number; cpuMs: number };
   runs: QueueSpeed[];
 }
 
@@ -102,11 +116,14 @@ export async function queueSpeed(video: string, bbox: string, options: { workers
     symlinkSync(ROOT, path.join(cml, "modules", "facemesh"));
     // The unsplit reference: facemesh run with segments off.
     const reference = path.join(dir, "unsplit.stream");
+    const cpuBefore = cpuMsOf(process.pid);
     const t0 = performance.now();
     const ref = spawnSync(process.execPath, [CLI, "run", video, "--bbox", bbox, "--out", reference, "--segment-seconds", "0"], { encoding: "utf8" });
     if (ref.status !== 0) throw new Error(`facemesh run: ${ref.stderr}`);
     const unsplitMs = performance.now() - t0;
-    options.log(`unsplit facemesh run: ${frames} frames in ${(unsplitMs / 1000).toFixed(1)} s (${((frames * 1000) / unsplitMs).toFixed(0)} fps)`);
+    // Blocked in spawnSync, this process used next to nothing: the difference is the run's (reaped children).
+    const unsplitCpuMs = cpuMsOf(process.pid) - cpuBefore;
+    options.log(`unsplit facemesh run: ${frames} frames in ${(unsplitMs / 1000).toFixed(1)} s (${((frames * 1000) / unsplitMs).toFixed(0)} fps), CPU ${(unsplitCpuMs / 1000).toFixed(1)} s`);
     const refBytes = readFileSync(`${reference}~`);
 
     const port = await freePort();
@@ -144,12 +161,12 @@ export async function queueSpeed(video: string, bbox: string, options: { workers
       parts = Number(/split into (\d+) parts/.exec(log)?.[1] ?? 1);
       const cpuMs = workers.reduce((s, w, i) => s + cpuMsOf(w.pid!) - cpu0[i]!, 0);
       const identical = readFileSync(`${out}~`).equals(refBytes);
-      const run = { workers: n, wallMs, fps: (frames * 1000) / wallMs, cpuMs, speedup: unsplitMs / wallMs, identical };
+      const run = { workers: n, wallMs, fps: (frames * 1000) / wallMs, cpuMs, speedup: unsplitMs / wallMs, identical, phasesS: phases(log) };
       runs.push(run);
-      options.log(`${n} worker(s): ${parts} parts, ${(wallMs / 1000).toFixed(1)} s, ${run.fps.toFixed(0)} fps, CPU ${(cpuMs / 1000).toFixed(1)} s, x${run.speedup.toFixed(2)} the unsplit run, rows ${identical ? "identical" : "DIFFERENT"}`);
+      options.log(`${n} worker(s): ${parts} parts, ${(wallMs / 1000).toFixed(1)} s, ${run.fps.toFixed(0)} fps, CPU ${(cpuMs / 1000).toFixed(1)} s, x${run.speedup.toFixed(2)} the unsplit run, rows ${identical ? "identical" : "DIFFERENT"}; phases ${JSON.stringify(run.phasesS)} s`);
       for (const w of workers) await stop(w);
     }
-    return { video, frames, segmentSeconds: options.segmentSeconds, parts, cores: os.availableParallelism(), unsplit: { wallMs: unsplitMs, fps: (frames * 1000) / unsplitMs }, runs };
+    return { video, frames, segmentSeconds: options.segmentSeconds, parts, cores: os.availableParallelism(), unsplit: { wallMs: unsplitMs, fps: (frames * 1000) / unsplitMs, cpuMs: unsplitCpuMs }, runs };
   } finally {
     for (const c of children.reverse()) await stop(c);
     rmSync(dir, { recursive: true, force: true });

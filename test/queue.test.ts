@@ -258,3 +258,46 @@ test("a NOVA database job on three sessions: one part per session, spread over t
   }, 10_000, "the password to be gone from Redis");
   assert.deepEqual(tdb.unexpected(), []);
 });
+
+test("queue mode under load and misconfiguration: many jobs at once, a jobID reused, a worker without the module, a server without Redis", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const redis = await startRedis(t, REDIS);
+  const { client } = await startQueueServer(t, r, redis);
+  await startWorker(t, r, redis, "w1", ["--jobs", "2"]);
+  await startWorker(t, r, redis, "w2");
+  // Eight jobs of three parts at once, submitted concurrently.
+  const ids = Array.from({ length: 8 }, (_, i) => `many-${i}`);
+  const answers = await Promise.all(ids.map((id) => client.post("/process", partedForm(r, id, { parts: 3, part_ms: 150 }))));
+  assert.deepEqual(answers.map((a) => a.status), ids.map(() => 200));
+  for (const id of ids) {
+    assert.equal(await client.waitFor(id, [JobStatus.FINISHED, JobStatus.ERROR], 90_000), JobStatus.FINISHED, await client.log(id));
+    assert.equal(readFileSync(outFile(r, id), "utf8"), expected(3));
+  }
+  assert.deepEqual(leftParts(r), []);
+  // A finished job's id submitted again is a new job (its own queue id), and finishes again.
+  assert.equal((await client.post("/process", partedForm(r, "many-0", { parts: 2, part_ms: 100 }))).status, 200);
+  assert.equal(await client.waitFor("many-0", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED);
+  assert.equal(readFileSync(outFile(r, "many-0"), "utf8"), expected(2));
+  // An id still running is refused, as without a queue.
+  await client.post("/process", partedForm(r, "busy", { parts: 2, part_ms: 3000 }));
+  assert.equal((await client.post("/process", partedForm(r, "busy", { parts: 2 }))).status, 409);
+  assert.equal(await client.waitFor("busy", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED);
+
+  // A worker whose cml_dir lacks the module: the job fails at once, saying which worker and why.
+  const r2 = makeRoot(t);
+  const redis2 = await startRedis(t, REDIS);
+  const other = await startQueueServer(t, r2, redis2);
+  const emptyCml = path.join(r2.root, "empty-cml");
+  (await import("node:fs")).mkdirSync(emptyCml);
+  await startWorker(t, r2, redis2, "bare", [], emptyCml);
+  await other.client.post("/process", partedForm(r2, "job", { parts: 2 }));
+  assert.equal(await other.client.waitFor("job", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.ERROR);
+  assert.match(await other.client.log("job"), /Job failed with exception worker bare: trainerFilePath 'modules\/parted\/parted\.trainer': no such trainer in cml_dir .*empty-cml/);
+
+  // A server whose queue does not answer says so and exits.
+  await redis2.stop();
+  const { runCli } = await import("./support/facemesh_harness.js");
+  const down = await runCli(["serve", "--port", "0", "--queue", redis2.url, "--cml-dir", String(r2.flags.cmlDir), "--log-dir", path.join(r2.root, "log2"), "--tmp-dir", path.join(r2.root, "tmp2"), "--cache-dir", path.join(r2.root, "cache2")], { timeoutMs: 30_000 });
+  assert.notEqual(down.code, 0);
+  assert.match(down.stderr, new RegExp(`the job queue at ${redis2.url.replace(/[.]/g, "\\.")} did not answer within 10 s \\(reading the jobs\\); is redis-server running there\\?`));
+});
