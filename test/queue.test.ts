@@ -299,5 +299,41 @@ test("queue mode under load and misconfiguration: many jobs at once, a jobID reu
   const { runCli } = await import("./support/facemesh_harness.js");
   const down = await runCli(["serve", "--port", "0", "--queue", redis2.url, "--cml-dir", String(r2.flags.cmlDir), "--log-dir", path.join(r2.root, "log2"), "--tmp-dir", path.join(r2.root, "tmp2"), "--cache-dir", path.join(r2.root, "cache2")], { timeoutMs: 30_000 });
   assert.notEqual(down.code, 0);
-  assert.match(down.stderr, new RegExp(`the job queue at ${redis2.url.replace(/[.]/g, "\\.")} did not answer within 10 s \\(reading the jobs\\); is redis-server running there\\?`));
+  assert.match(down.stderr, new RegExp(`the job queue at ${redis2.url.replace(/[.]/g, "\\.")} did not answer within 10 s \\(connecting\\); is redis-server running there\\?`));
+});
+
+test("a job cancelled before any worker took it never runs; with Redis down, /process and /cancel answer 503 naming the queue", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const redis = await startRedis(t, REDIS);
+  const { client } = await startQueueServer(t, r, redis);
+  await client.post("/process", partedForm(r, "early", { parts: 2, part_ms: 100 }));
+  assert.equal(await client.status("early"), JobStatus.WAITING);
+  assert.equal((await client.post("/cancel", { jobID: "early" })).status, 200);
+  assert.equal(await client.status("early"), JobStatus.CANCELED);
+  await startWorker(t, r, redis, "w1");
+  await client.post("/process", partedForm(r, "after", { parts: 2, part_ms: 100 }));
+  assert.equal(await client.waitFor("after", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED);
+  assert.equal(existsSync(outFile(r, "early")), false, "the cancelled job never ran");
+  assert.equal(await client.status("early"), JobStatus.CANCELED);
+
+  await client.post("/process", partedForm(r, "stuck", { parts: 2, part_ms: 60_000 }));
+  await logMatch(client, "stuck", /part \d\/2: pid=/);
+  await redis.stop();
+  const refused = await client.post("/process", partedForm(r, "refused", { parts: 2 }));
+  assert.equal(refused.status, 503, refused.text());
+  assert.match(refused.text(), /the job queue at redis:\/\/127\.0\.0\.1:\d+ is not reachable \(queueing the job: .*\); is redis-server running there\?/);
+  assert.equal(await client.status("refused"), JobStatus.ERROR);
+  const cancel = await client.post("/cancel", { jobID: "stuck" });
+  assert.equal(cancel.status, 503, cancel.text());
+  assert.match(cancel.text(), /could not cancel 'stuck': the job queue at redis:\/\/127\.0\.0\.1:\d+ is not reachable \(cancelling the job/);
+  // Redis back (the server reconnects within 2 s): the cancel can be given again and reaches the worker.
+  await redis.start();
+  await eventually(async () => ((await client.post("/cancel", { jobID: "stuck" })).status === 200 ? true : undefined), 10_000, "a cancel answered once Redis is back");
+  assert.equal(await client.waitFor("stuck", [JobStatus.CANCELED, JobStatus.ERROR, JobStatus.FINISHED], 30_000), JobStatus.CANCELED);
+  // The refused job was not queued behind the server's back when Redis came back (its parts take 2 s).
+  await client.post("/process", partedForm(r, "later", { parts: 2, part_ms: 100 }));
+  assert.equal(await client.waitFor("later", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED);
+  await new Promise((res) => setTimeout(res, 3000));
+  assert.equal(existsSync(outFile(r, "refused")), false, "the refused job never ran");
+  assert.equal(await client.status("refused"), JobStatus.ERROR);
 });

@@ -362,7 +362,7 @@ test("/cml_info lists runnable trainers as DISCOVER encodes them, and says why t
   const r = makeRoot(t);
   const { client } = await start(t, r);
   const info = (await client.post("/cml_info", {})).json<{ trainer_ok: Record<string, string>; trainer_faulty: Record<string, string>; chains_ok: object; chains_faulty: object }>();
-  assert.deepEqual(Object.keys(info.trainer_ok).sort(), ["modules/crasher/crasher.trainer", "modules/fixture/fixture.trainer", "modules/sleeper/sleeper.trainer", "modules/streamer/streamer.trainer"]);
+  assert.deepEqual(Object.keys(info.trainer_ok).sort(), ["modules/crasher/crasher.trainer", "modules/fixture/fixture.trainer", "modules/parted/parted.trainer", "modules/sleeper/sleeper.trainer", "modules/streamer/streamer.trainer"]);
   assert.match(info.trainer_faulty["modules/python_only/python_only.trainer"], /Python modules are not supported/);
   assert.match(info.trainer_faulty["modules/badmanifest/badmanifest.trainer"], /invalid plugin manifest/);
   assert.match(info.trainer_faulty["modules/broken/broken.trainer"], /not well-formed XML/);

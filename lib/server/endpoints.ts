@@ -108,7 +108,8 @@ async function logByUrl(api: ServerApi, ex: Exchange): Promise<void> {
 
 async function cancel(api: ServerApi, ex: Exchange): Promise<void> {
   const job = knownJob(api, await ex.fields());
-  const ok = await api.manager.cancel(job.jobKey);
+  // A queue that does not answer (queue mode) is the server's trouble, not the request's.
+  const ok = await api.manager.cancel(job.jobKey).catch((err: unknown) => Promise.reject(new HttpError(503, `could not cancel '${job.jobKey}': ${(err as Error).message}`)));
   sendJson(ex.res, 200, { success: ok ? "true" : "false" });
 }
 

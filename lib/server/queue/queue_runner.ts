@@ -11,7 +11,7 @@ import type { ServerConfig } from "../config.js";
 import { JobLog, type LogLevel } from "../job_log.js";
 import type { JobRunner, QueuedJob } from "../job_manager.js";
 import { discoverTime, JobStatus, type JobStore } from "../job_store.js";
-import { connectRedis, QUEUE_NAME, withinTime, type QueueAddress } from "./queue_connection.js";
+import { connectRedis, QUEUE_NAME, whenReady, withinTime, type QueueAddress } from "./queue_connection.js";
 import { KEY_TTL_S, newQueueId, progressText, queueKeys, type QueueJobData } from "./queue_jobs.js";
 
 /** How often the store is brought up to date from the queue. */
@@ -41,9 +41,13 @@ export class QueueJobRunner implements JobRunner {
 
   /** Connects to the queue (a clear error when Redis does not answer) and starts the sync loop. */
   static async open(config: ServerConfig, store: JobStore, address: QueueAddress): Promise<QueueJobRunner> {
-    const redis = connectRedis(address, "facemesh-server");
-    const queue = new Queue<QueueJobData>(QUEUE_NAME, { connection: connectRedis(address, "facemesh-server (queue)") });
+    const redis = connectRedis(address, "facemesh-server", false);
+    const queueConnection = connectRedis(address, "facemesh-server (queue)", false);
+    const queue = new Queue<QueueJobData>(QUEUE_NAME, { connection: queueConnection });
+    queue.on("error", () => undefined); // Redis away: the requests that need it say so
     try {
+      await whenReady(redis, REDIS_ANSWER_MS, address);
+      await whenReady(queueConnection, REDIS_ANSWER_MS, address);
       const known = await withinTime(redis.hgetall(queueKeys.ids), REDIS_ANSWER_MS, address, "reading the jobs");
       const runner = new QueueJobRunner(config, store, address, redis, queue);
       for (const [k, v] of Object.entries(known)) runner.ids.set(k, v);
