@@ -200,6 +200,8 @@ export async function planParts(job: JobFiles, settings: PredictSettings, contex
   if (!dir?.isDirectory()) throw new Error(`${job.out}: its folder ${path.dirname(out)} does not exist`);
   const plan = await segmentPlan(opened, settings, context);
   if (!plan) return null;
+  // The whole job's frames, so that a host summing its parts' progress knows the total from the start.
+  context.progress?.(0, opened.expectedRows);
   const folder = partsFolder(out, randomBytes(8).toString("hex"));
   return plan.segments.map((segment, index) => ({
     kind: PART_KIND,

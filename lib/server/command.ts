@@ -111,7 +111,7 @@ export async function runServe(args: ServeArgs): Promise<void> {
   // One write, so a supervisor reading stdout sees the whole block at once.
   console.log(
     `facemesh NOVA server listening on ${server.url}\n` +
-      `  cml_dir ${c.cmlDir}\n  data_dir ${c.dataDirs.join(";")}\n  cache_dir ${c.cacheDir}\n  tmp_dir ${c.tmpDir}\n  log_dir ${c.logDir}\n  jobs ${c.jobs}` +
+      `  cml_dir ${c.cmlDir}\n  data_dir ${c.dataDirs.join(";")}\n  cache_dir ${c.cacheDir}\n  tmp_dir ${c.tmpDir}\n  log_dir ${c.logDir}\n  jobs ${c.queue ? "on the workers" : c.jobs}` +
       (c.allowedDirs ? `\n  allowed_dirs ${c.allowedDirs.join(";")}` : "") +
       (c.queue ? `\n  queue ${c.queue.display} (jobs run on \`facemesh worker\`s)` : "") +
       (open ? "\n  note: listening on all interfaces; anyone who can reach this port can run jobs and read files the server can read" : ""),

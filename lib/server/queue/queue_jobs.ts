@@ -57,6 +57,9 @@ export const MAX_LOG_LINES = 20_000;
 /** Attempts of a part or a join that fails (a worker killed mid-part is retried as a stalled job, not counted here). */
 export const ATTEMPTS = 3;
 
+/** Progress key of the whole job's total, set when it was split (plan's total, or the sessions): it wins over the parts' own totals. */
+export const TOTAL_KEY = "all";
+
 /** "done/total" from a job's progress hash (parts summed); "" when nothing was reported. */
 export function progressText(fields: Record<string, string>): string {
   let done = 0;
@@ -66,8 +69,10 @@ export function progressText(fields: Record<string, string>): string {
     const n = Number(v);
     if (!Number.isFinite(n)) continue;
     if (k.startsWith("d:")) (done += n), (any = true);
-    else if (k.startsWith("t:")) total += n;
+    else if (k.startsWith("t:") && k !== `t:${TOTAL_KEY}`) total += n;
   }
+  const whole = Number(fields[`t:${TOTAL_KEY}`]);
+  if (Number.isFinite(whole) && whole > 0) total = whole;
   return any ? `${done}/${total || "?"}` : "";
 }
 

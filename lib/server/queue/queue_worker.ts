@@ -15,7 +15,7 @@ import { JobProcess, jobEnv, type LogLevel } from "../job_process.js";
 import { loadModule, type LoadedModule } from "../modules.js";
 import type { RunStage } from "../worker_protocol.js";
 import { connectRedis, QUEUE_NAME, type QueueAddress } from "./queue_connection.js";
-import { ATTEMPTS, KEY_TTL_S, MAX_LOG_LINES, queueKeys, type PartReturn, type QueueJobData } from "./queue_jobs.js";
+import { ATTEMPTS, KEY_TTL_S, MAX_LOG_LINES, queueKeys, TOTAL_KEY, type PartReturn, type QueueJobData } from "./queue_jobs.js";
 
 export interface QueueWorkerConfig {
   queue: QueueAddress;
@@ -108,7 +108,7 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
   const plan = async (job: Job<QueueJobData>, mod: LoadedModule): Promise<unknown[] | null> => {
     let planned: unknown;
     try {
-      planned = await runStage(job, mod, { kind: "plan" }, "plan");
+      planned = await runStage(job, mod, { kind: "plan" }, "plan", TOTAL_KEY);
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
       throw new UnrecoverableError((err as Error).message);
@@ -176,6 +176,7 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
           return null;
         }
         parts = planned;
+        if (data.db) await redis.multi().hset(queueKeys.progress(root), { [`d:${TOTAL_KEY}`]: 0, [`t:${TOTAL_KEY}`]: parts.length }).expire(queueKeys.progress(root), KEY_TTL_S).exec();
         await job.updateData({ ...data, parts });
         log(root, "INFO", `[${config.name}] split into ${parts.length} ${data.db ? "sessions" : "parts"}; any worker may take them`);
       }
