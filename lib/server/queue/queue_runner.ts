@@ -189,7 +189,7 @@ export class QueueJobRunner implements JobRunner {
     // A database job's parts are sessions, each complete in itself: they are kept (as the local runner keeps the
     // sessions before a failed one).
     if (!job.data.parts?.length || job.data.db) return;
-    await this.queue.add("discard", { ...job.data, step: undefined }, { jobId: `${job.id}-discard`, attempts: 3, backoff: { type: "exponential", delay: 1000 } });
+    await this.queue.add("discard", { ...job.data, step: undefined }, { jobId: `${job.id}-discard`, attempts: 3, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: { age: KEY_TTL_S }, removeOnFail: { age: KEY_TTL_S } });
   }
 
   /** Copies the job's new log lines from Redis into its log file. */

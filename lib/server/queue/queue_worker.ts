@@ -192,6 +192,9 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
             failParentOnFailure: true,
             attempts: ATTEMPTS,
             backoff: { type: "exponential", delay: 1000 },
+            // Kept as long as the job's other keys (the parent holds its children's results itself).
+            removeOnComplete: { age: KEY_TTL_S },
+            removeOnFail: { age: KEY_TTL_S },
           },
         })),
       );
