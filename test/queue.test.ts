@@ -191,6 +191,9 @@ test("facemesh worker and serve --queue refuse a missing or bad queue address wi
   const bad = await runCli(["worker", "--queue", "http://x:1"], { timeoutMs: 20_000 });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--queue: 'http:' is not redis: or rediss:/);
+  const noCml = await runCli(["worker", "--queue", "redis://127.0.0.1:1", "--cml-dir", "/nonexistent/cml"], { timeoutMs: 20_000 });
+  assert.equal(noCml.code, 2);
+  assert.match(noCml.stderr, /cml_dir \/nonexistent\/cml is not a directory/);
   const serve = await runCli(["serve", "--port", "0", "--queue", "redis://h:1/x"], { timeoutMs: 20_000 });
   assert.equal(serve.code, 2);
   assert.match(serve.stderr, /--queue: '\/x' is not a Redis database number/);

@@ -53,7 +53,8 @@ export async function startQueueServer(t: TestContext, r: ServerRoot, redis: Tes
 /** `facemesh worker` named `name`; resolves once it is connected to the queue. */
 export async function startWorker(t: TestContext, r: ServerRoot, redis: TestRedis, name: string, extra: string[] = [], cmlDir = String(r.flags.cmlDir)): Promise<Proc> {
   const jobs = extra.includes("--jobs") ? [] : ["--jobs", "1"];
-  const proc = launch(t, ["worker", "--queue", redis.url, "--cml-dir", cmlDir, "--tmp-dir", String(r.flags.tmpDir), "--name", name, "--lock-seconds", "2", ...jobs, ...extra], r.workDir);
+  // Its own temp folder, not made yet: the worker makes it.
+  const proc = launch(t, ["worker", "--queue", redis.url, "--cml-dir", cmlDir, "--tmp-dir", path.join(r.root, `tmp-${name}`), "--name", name, "--lock-seconds", "2", ...jobs, ...extra], r.workDir);
   await eventually(() => (proc.output().includes(`facemesh worker ${name} on`) ? true : proc.child.exitCode !== null ? Promise.reject(new Error(proc.output())) : undefined), 20_000, `worker ${name} to start`);
   return proc;
 }

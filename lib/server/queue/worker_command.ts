@@ -5,6 +5,7 @@
 import path from "node:path";
 import type { Argv, CommandModule } from "yargs";
 import { ConfigError, defaultJobs, ENV_NAMES } from "../config.js";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import os from "node:os";
 import { parseQueueUrl, QueueUrlError } from "./queue_url.js";
 import type { QueueWorkerConfig } from "./queue_worker.js";
@@ -80,6 +81,13 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       process.exitCode = 2;
       return;
     }
+    // As the server does (config.ts prepareDirectories): modules must be there; the job processes' temp folder is made.
+    if (!existsSync(config.cmlDir) || !statSync(config.cmlDir).isDirectory()) {
+      console.error(`facemesh worker: cml_dir ${config.cmlDir} is not a directory (set --cml-dir or ${ENV_NAMES.cmlDir[0]})`);
+      process.exitCode = 2;
+      return;
+    }
+    mkdirSync(config.tmpDir, { recursive: true });
     // Imported here: the other commands start without BullMQ.
     const { startQueueWorker } = await import("./queue_worker.js");
     const worker = await startQueueWorker(config);
