@@ -120,3 +120,55 @@ test("facemesh in queue mode: a job cancelled while its segments run on two work
   assert.equal(existsSync(outData(r, "job")), false, "no stream");
   await eventually(() => (leftovers(r).length === 0 ? true : undefined), 30_000, "the parts folder to be removed");
 });
+
+test("facemesh in queue mode on NOVA's database request: each session on a worker, streams beside the sessions, Streams documents upserted", { skip }, async (t) => {
+  const { openTestDb } = await import("./support/test_db.js");
+  const { readSsiStream } = await import("../lib/ssi/stream.js");
+  const tdb = await openTestDb(t);
+  const { r, cml } = facemeshRoot(t);
+  const dataDir = path.join(r.root, "nova-data");
+  r.flags.dataDir = dataDir;
+  const redis = await startRedis(t, REDIS);
+  const { client } = await startQueueServer(t, r, redis, cml);
+  await startWorker(t, r, redis, "w1", [], cml);
+  await startWorker(t, r, redis, "w2", [], cml);
+  const dataset = tdb.newDataset("nova_queue");
+  const sessions = [
+    { name: "session_a", frames: 8, angle: "0.15*sin(2*PI*t)" },
+    { name: "session_b", frames: 6, angle: "-0.1" },
+  ];
+  await tdb.insert(dataset, "Sessions", sessions.map((s) => ({ name: s.name, isValid: true })));
+  await tdb.insert(dataset, "Streams", [
+    { name: "video", fileExt: "mp4", type: "video", sr: 25, dimlabels: [], isValid: true },
+    { name: "face_bounding_box", fileExt: "stream", type: "feature;face;boundingbox;blazeface", sr: 25, dimlabels: [], isValid: true },
+  ]);
+  for (const s of sessions) {
+    const dir = path.join(dataDir, dataset, s.name);
+    mkdirSync(dir, { recursive: true });
+    const video = await makeFaceClip(path.join(dir, "subject.video.mp4"), { frames: s.frames, angle: s.angle });
+    const detect = await runCli(["detect", video, "--out", path.join(dir, "subject.face_bounding_box.stream")]);
+    assert.equal(detect.code, 0, detect.stderr);
+  }
+  // The entries NOVA builds from the trainer's meta_io (server_nova_replay.test.ts replays that step).
+  const data = JSON.stringify([
+    { id: "data", type: "input", src: "db:stream:Video", name: "video", role: "subject", active: true },
+    { id: "bounding_box", type: "input", src: "db:stream:SSIStream:feature;face;boundingbox", name: "face_bounding_box", role: "subject", active: true },
+    { id: "landmarks", type: "output", src: "db:stream:SSIStream:feature;face;landmarks;facemesh", name: "face_mesh", role: "subject", active: true, kind: "stream" },
+  ]);
+  const form = { jobID: "20251206", trainerFilePath: "modules\\facemesh\\facemesh.trainer", dbHost: tdb.host, dbPort: String(tdb.port), dbUser: tdb.user, dbPassword: tdb.password, leftContext: "0", rightContext: "0", frameSize: "0", data, options: "{}", force: "True", sessions: JSON.stringify(sessions.map((s) => s.name)), dataset };
+  assert.equal((await client.post("/process", form, true)).status, 200);
+  assert.equal(await client.waitFor("20251206", [JobStatus.FINISHED, JobStatus.ERROR], 180_000, 100), JobStatus.FINISHED, await client.log("20251206"));
+  const log = await client.log("20251206");
+  assert.match(log, /split into 2 sessions/);
+  for (const [i, s] of sessions.entries()) {
+    assert.match(log, new RegExp(`\\[w\\d\\] session ${i + 1}/2 '${s.name}' done`));
+    const stream = await readSsiStream(path.join(dataDir, dataset, s.name, "subject.face_mesh.stream"));
+    assert.equal(stream.dim, 937);
+    assert.equal(stream.rows, s.frames, `${s.name}: one row per frame`);
+  }
+  const docs = (await tdb.find(dataset, "Streams")).filter((d) => d.name === "face_mesh");
+  assert.equal(docs.length, 1);
+  assert.equal((docs[0] as { dimlabels: unknown[] }).dimlabels.length, 937);
+  assert.ok(!log.includes(tdb.password));
+  assert.deepEqual(tdb.unexpected(), []);
+});
