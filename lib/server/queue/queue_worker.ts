@@ -132,10 +132,90 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
     }
   };
 
-  const processJob = async (job: Job<QueueJobData>, token?: string): Promise<unknown> => {
-    const data = job.data;
+  /** One part (a segment, or one session of a database job); returns its result for the parent's join. */
+  const partJob = async (job: Job<QueueJobData>, mod: LoadedModule, part: NonNullable<QueueJobData["part"]>, attempt: string): Promise<PartReturn> => {
+    const { data } = job;
     const { root } = data;
-    if (job.name !== "discard" && (await cancelled(root))) throw new UnrecoverableError("job cancelled");
+    const { index, count, value } = part;
+    const label = data.db ? `session ${index + 1}/${count} '${String(value)}'` : `part ${index + 1}/${count}`;
+    log(root, "INFO", `[${config.name}] ${label} started${attempt}`);
+    // A session of a NOVA database job is a whole job on that one session (its outputs and Streams entry).
+    const stage: RunStage = data.db ? { kind: "whole" } : { kind: "part", part: value };
+    const result = await runStage(job, mod, stage, label, `p${index}`);
+    log(root, "INFO", `[${config.name}] ${label} done`);
+    // Another part failed the job meanwhile: its parts are being discarded, and this one came after.
+    const parent = await Job.fromId<QueueJobData>(queue, root);
+    if (!data.db && (!parent || (await parent.getState()) === "failed")) {
+      await runStage(job, mod, { kind: "discard", parts: parent?.data.parts ?? [value] }, "discard");
+      throw new UnrecoverableError("the job failed while this part ran; its parts were removed");
+    }
+    return { index, result };
+  };
+
+  /**
+   * A root job's first run: the parts are planned once (kept in its data, so a retried root does not plan again)
+   * and queued as its children; the root then waits for them (WaitingChildrenError). A job that is not split runs
+   * whole here (null). Returns the parts when BullMQ says the children are all done already: join at once.
+   */
+  const splitJob = async (job: Job<QueueJobData>, mod: LoadedModule, token: string | undefined, attempt: string): Promise<unknown[] | null> => {
+    const { data } = job;
+    const { root } = data;
+    let parts = data.parts;
+    if (!parts) {
+      log(root, "INFO", `[${config.name}] job started${attempt}`);
+      const planned = data.db ? (data.db.sessions.length > 1 ? data.db.sessions : null) : await plan(job, mod);
+      if (!planned || planned.length < 2) {
+        await runStage(job, mod, { kind: "whole" }, "job", "whole");
+        return null;
+      }
+      parts = planned;
+      if (data.db) await redis.multi().hset(queueKeys.progress(root), { [`d:${TOTAL_KEY}`]: 0, [`t:${TOTAL_KEY}`]: parts.length }).expire(queueKeys.progress(root), KEY_TTL_S).exec();
+      await job.updateData({ ...data, parts });
+      log(root, "INFO", `[${config.name}] split into ${parts.length} ${data.db ? "sessions" : "parts"}; any worker may take them`);
+    }
+    const count = parts.length;
+    // Ids from the root's: queueing them again (a retried root) adds nothing.
+    await queue.addBulk(
+      parts.map((value, index) => ({
+        name: "part",
+        data: { ...data, parts: undefined, step: undefined, part: { index, count, value }, db: data.db && { ...data.db, sessions: [String(value)] } },
+        opts: {
+          jobId: `${job.id}-p${index}`,
+          parent: { id: job.id!, queue: job.queueQualifiedName },
+          failParentOnFailure: true,
+          attempts: ATTEMPTS,
+          backoff: { type: "exponential", delay: 1000 },
+          // Kept as long as the job's other keys (the parent holds its children's results itself).
+          removeOnComplete: { age: KEY_TTL_S },
+          removeOnFail: { age: KEY_TTL_S },
+        },
+      })),
+    );
+    await job.updateData({ ...data, parts, step: "join" });
+    if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
+    return parts;
+  };
+
+  /** A root job whose parts are all done: their results, in plan order, joined into the outputs. */
+  const joinJob = async (job: Job<QueueJobData>, mod: LoadedModule, parts: unknown[]): Promise<void> => {
+    const { data } = job;
+    const values = Object.values(await job.getChildrenValues<PartReturn>());
+    const count = parts.length;
+    const results: unknown[] = new Array(count);
+    for (const v of values) if (v && Number.isInteger(v.index) && v.index >= 0 && v.index < count) results[v.index] = v.result;
+    const missing = [...results.keys()].filter((i) => !(i in results));
+    if (missing.length > 0 || values.length !== count) throw new Error(`the results of parts ${missing.map((i) => i + 1).join(", ")} of ${count} are missing`);
+    if (data.db) {
+      log(data.root, "INFO", `[${config.name}] all ${count} sessions done`);
+      return;
+    }
+    log(data.root, "INFO", `[${config.name}] joining ${count} parts`);
+    await runStage(job, mod, { kind: "join", results }, "join");
+  };
+
+  const processJob = async (job: Job<QueueJobData>, token?: string): Promise<unknown> => {
+    const { data } = job;
+    if (job.name !== "discard" && (await cancelled(data.root))) throw new UnrecoverableError("job cancelled");
     let mod: LoadedModule;
     try {
       mod = await loadModule(config.cmlDir, data.trainerRel);
@@ -144,75 +224,14 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
       throw new UnrecoverableError(`worker ${config.name}: ${(err as Error).message}`);
     }
     const attempt = job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : "";
-    if (job.name === "part" && data.part) {
-      const { index, count, value } = data.part;
-      const label = data.db ? `session ${index + 1}/${count} '${String(value)}'` : `part ${index + 1}/${count}`;
-      log(root, "INFO", `[${config.name}] ${label} started${attempt}`);
-      // A session of a NOVA database job is a whole job on that one session (its outputs and Streams entry).
-      const stage: RunStage = data.db ? { kind: "whole" } : { kind: "part", part: value };
-      const result = await runStage(job, mod, stage, label, `p${index}`);
-      log(root, "INFO", `[${config.name}] ${label} done`);
-      // Another part failed the job meanwhile: its parts are being discarded, and this one came after.
-      const parent = await Job.fromId<QueueJobData>(queue, root);
-      if (!data.db && (!parent || (await parent.getState()) === "failed")) {
-        await runStage(job, mod, { kind: "discard", parts: parent?.data.parts ?? [value] }, "discard");
-        throw new UnrecoverableError("the job failed while this part ran; its parts were removed");
-      }
-      return { index, result } satisfies PartReturn;
-    }
+    if (job.name === "part" && data.part) return partJob(job, mod, data.part, attempt);
     if (job.name === "discard") {
       await runStage(job, mod, { kind: "discard", parts: data.parts ?? [] }, "discard");
       return null;
     }
-    // The root job: parts are planned once (kept in its data, so a retried root does not plan again), queued as
-    // its children, and joined when all are done.
-    let parts = data.parts;
-    if (data.step !== "join") {
-      if (!parts) {
-        log(root, "INFO", `[${config.name}] job started${attempt}`);
-        const planned = data.db ? (data.db.sessions.length > 1 ? data.db.sessions : null) : await plan(job, mod);
-        if (!planned || planned.length < 2) {
-          await runStage(job, mod, { kind: "whole" }, "job", "whole");
-          return null;
-        }
-        parts = planned;
-        if (data.db) await redis.multi().hset(queueKeys.progress(root), { [`d:${TOTAL_KEY}`]: 0, [`t:${TOTAL_KEY}`]: parts.length }).expire(queueKeys.progress(root), KEY_TTL_S).exec();
-        await job.updateData({ ...data, parts });
-        log(root, "INFO", `[${config.name}] split into ${parts.length} ${data.db ? "sessions" : "parts"}; any worker may take them`);
-      }
-      const count = parts.length;
-      // Ids from the root's: queueing them again (a retried root) adds nothing.
-      await queue.addBulk(
-        parts.map((value, index) => ({
-          name: "part",
-          data: { ...data, parts: undefined, step: undefined, part: { index, count, value }, db: data.db && { ...data.db, sessions: [String(value)] } },
-          opts: {
-            jobId: `${job.id}-p${index}`,
-            parent: { id: job.id!, queue: job.queueQualifiedName },
-            failParentOnFailure: true,
-            attempts: ATTEMPTS,
-            backoff: { type: "exponential", delay: 1000 },
-            // Kept as long as the job's other keys (the parent holds its children's results itself).
-            removeOnComplete: { age: KEY_TTL_S },
-            removeOnFail: { age: KEY_TTL_S },
-          },
-        })),
-      );
-      await job.updateData({ ...data, parts, step: "join" });
-      if (await job.moveToWaitingChildren(token!)) throw new WaitingChildrenError();
-    }
-    const values = Object.values(await job.getChildrenValues<PartReturn>());
-    const count = parts?.length ?? 0;
-    const results: unknown[] = new Array(count);
-    for (const v of values) if (v && Number.isInteger(v.index) && v.index >= 0 && v.index < count) results[v.index] = v.result;
-    const missing = [...results.keys()].filter((i) => !(i in results));
-    if (missing.length > 0 || values.length !== count) throw new Error(`the results of parts ${missing.map((i) => i + 1).join(", ")} of ${count} are missing`);
-    if (data.db) {
-      log(root, "INFO", `[${config.name}] all ${count} sessions done`);
-      return null;
-    }
-    log(root, "INFO", `[${config.name}] joining ${count} parts`);
-    await runStage(job, mod, { kind: "join", results }, "join");
+    if (data.step === "join" && !data.parts) throw new UnrecoverableError(`job ${job.id} is to join, but its data has no parts`);
+    const parts = data.step === "join" ? data.parts! : await splitJob(job, mod, token, attempt);
+    if (parts) await joinJob(job, mod, parts);
     return null;
   };
 
