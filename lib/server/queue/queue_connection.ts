@@ -13,6 +13,8 @@ export function connectRedis(address: QueueAddress, name: string, waitThrough = 
   const redis = new Redis(address.url, {
     maxRetriesPerRequest: null,
     enableOfflineQueue: waitThrough,
+    // Nor is a command that was on its way when the connection dropped sent again after the reconnect.
+    autoResendUnfulfilledCommands: waitThrough,
     connectionName: name,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });

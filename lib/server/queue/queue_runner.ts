@@ -88,11 +88,13 @@ export class QueueJobRunner implements JobRunner {
   async enqueue(job: QueuedJob): Promise<void> {
     const id = newQueueId();
     const data: QueueJobData = { jobKey: job.jobKey, root: id, trainerRel: job.trainerRel, request: job.request, db: job.db };
+    // Once the request has been answered with an error, the steps still pending must not queue the job after all.
+    let gaveUp = false;
     try {
       await withinTime(
         (async () => {
           await this.redis.hset(queueKeys.ids, job.jobKey, id);
-          await this.redis.hdel(queueKeys.logCopied, id);
+          if (gaveUp) return;
           // One attempt: what fails in a root (plan, join, a whole job) fails again; a worker that dies mid-job is
           // BullMQ's stalled case, retried anyway. Parts get their own attempts (queue_worker.ts).
           await this.queue.add("job", data, { jobId: id, attempts: 1, removeOnComplete: { age: KEY_TTL_S }, removeOnFail: { age: KEY_TTL_S } });
@@ -104,6 +106,7 @@ export class QueueJobRunner implements JobRunner {
       this.ids.set(job.jobKey, id);
       job.log.info(`queued on ${this.address.display} as ${id}`);
     } catch (err) {
+      gaveUp = true;
       const reason = (err as Error).message;
       this.store.update(job.jobKey, { status: JobStatus.ERROR, endTime: discoverTime(), error: reason });
       job.log.critical(`Job failed with exception ${reason}`);
