@@ -9,7 +9,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { JobStatus } from "../lib/server/job_store.js";
 import { eventually, makeRoot, processAlive, type ServerRoot } from "./server_helpers.js";
-import { logMatch, startQueueServer, startWorker } from "./support/queue_cluster.js";
+import { logMatch, startCluster, startQueueServer, startWorker } from "./support/queue_cluster.js";
 import { redisServerBinary, startRedis } from "./support/redis_server.js";
 
 const redisBin = redisServerBinary();
@@ -88,10 +88,7 @@ test("a worker killed with SIGKILL mid-part: the part runs again on another work
 
 test("a job cancelled while its parts run on two workers: every part stops, nothing is written", { skip }, async (t) => {
   const r = makeRoot(t);
-  const redis = await startRedis(t, REDIS);
-  const { client } = await startQueueServer(t, r, redis);
-  await startWorker(t, r, redis, "w1");
-  await startWorker(t, r, redis, "w2");
+  const { client } = await startCluster(t, r, REDIS, { workers: ["w1", "w2"] });
   // Part 1 finishes at once (its file is written into the parts folder); parts 2 and 3 run long, one per worker.
   await client.post("/process", partedForm(r, "job", { parts: 3, part_ms: [100, 60_000, 60_000] }));
   const pids = await eventually(async () => {
@@ -171,9 +168,7 @@ test("the server restarted: queued and running jobs still answer /job_status, th
 
 test("a part that always fails: tried three times, then the job is ERROR with the part's reason and its parts removed", { skip }, async (t) => {
   const r = makeRoot(t);
-  const redis = await startRedis(t, REDIS);
-  const { client } = await startQueueServer(t, r, redis);
-  await startWorker(t, r, redis, "w1");
+  const { client } = await startCluster(t, r, REDIS, { workers: ["w1"] });
   await client.post("/process", partedForm(r, "job", { parts: 3, part_ms: 100, fail_part: 1 }));
   assert.equal(await client.waitFor("job", [JobStatus.FINISHED, JobStatus.ERROR], 60_000), JobStatus.ERROR);
   const log = await client.log("job");
@@ -210,10 +205,7 @@ test("a NOVA database job on three sessions: one part per session, spread over t
   const r = makeRoot(t);
   const dataDir = path.join(r.root, "nova-data");
   r.flags.dataDir = dataDir;
-  const redis = await startRedis(t, REDIS);
-  const { client } = await startQueueServer(t, r, redis, cml);
-  await startWorker(t, r, redis, "w1", [], cml);
-  await startWorker(t, r, redis, "w2", [], cml);
+  const { client, redis } = await startCluster(t, r, REDIS, { cmlDir: cml, workers: ["w1", "w2"] });
   const dataset = tdb.newDataset();
   const sessions = ["s1", "s2", "s3"];
   await tdb.insert(dataset, "Sessions", sessions.map((name) => ({ name })));

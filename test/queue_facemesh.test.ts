@@ -13,7 +13,7 @@ import { JobStatus } from "../lib/server/job_store.js";
 import { eventually, makeRoot, PROJECT_ROOT, type ServerRoot } from "./server_helpers.js";
 import { makeFaceClip, runCli } from "./support/facemesh_harness.js";
 import { tempDir } from "./support/media.js";
-import { logMatch, startQueueServer, startWorker } from "./support/queue_cluster.js";
+import { logMatch, startCluster, startQueueServer, startWorker } from "./support/queue_cluster.js";
 import { redisServerBinary, startRedis } from "./support/redis_server.js";
 
 const redisBin = redisServerBinary();
@@ -67,10 +67,7 @@ const leftovers = (r: ServerRoot) => readdirSync(path.join(r.root, "out")).filte
 
 test("facemesh in queue mode: a video's segments run on two workers; the joined stream is the unsplit run's, byte for byte", { skip }, async (t) => {
   const { r, cml } = facemeshRoot(t);
-  const redis = await startRedis(t, REDIS);
-  const { client } = await startQueueServer(t, r, redis, cml);
-  await startWorker(t, r, redis, "w1", [], cml);
-  await startWorker(t, r, redis, "w2", [], cml);
+  const { client } = await startCluster(t, r, REDIS, { cmlDir: cml, workers: ["w1", "w2"] });
   await client.post("/process", form(r, "job", { segment_seconds: 2 }));
   assert.equal(await client.waitFor("job", [JobStatus.FINISHED, JobStatus.ERROR], 180_000, 100), JobStatus.FINISHED, await client.log("job"));
   const log = await client.log("job");
@@ -104,10 +101,7 @@ test("facemesh in queue mode: a worker SIGKILLed while it runs a segment; the ot
 
 test("facemesh in queue mode: a job cancelled while its segments run on two workers; every segment stops, nothing is written", { skip }, async (t) => {
   const { r, cml } = facemeshRoot(t);
-  const redis = await startRedis(t, REDIS);
-  const { client } = await startQueueServer(t, r, redis, cml);
-  await startWorker(t, r, redis, "w1", [], cml);
-  await startWorker(t, r, redis, "w2", [], cml);
+  const { client } = await startCluster(t, r, REDIS, { cmlDir: cml, workers: ["w1", "w2"] });
   // 1-s segments at batch 1: twelve parts, each long enough to be caught running.
   await client.post("/process", form(r, "job", { segment_seconds: 1, batch_size: 1 }));
   await logMatch(client, "job", /\[w1\] part \d+\/12: facemesh /, 120_000);
@@ -128,10 +122,7 @@ test("facemesh in queue mode on NOVA's database request: each session on a worke
   const { r, cml } = facemeshRoot(t);
   const dataDir = path.join(r.root, "nova-data");
   r.flags.dataDir = dataDir;
-  const redis = await startRedis(t, REDIS);
-  const { client } = await startQueueServer(t, r, redis, cml);
-  await startWorker(t, r, redis, "w1", [], cml);
-  await startWorker(t, r, redis, "w2", [], cml);
+  const { client } = await startCluster(t, r, REDIS, { cmlDir: cml, workers: ["w1", "w2"] });
   const dataset = tdb.newDataset("nova_queue");
   const sessions = [
     { name: "session_a", frames: 8, angle: "0.15*sin(2*PI*t)" },

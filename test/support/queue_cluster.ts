@@ -8,7 +8,7 @@ import path from "node:path";
 import type { TestContext } from "node:test";
 import { NovaClient } from "../../lib/server/client.js";
 import { eventually, PROJECT_ROOT, type ServerRoot } from "../server_helpers.js";
-import type { TestRedis } from "./redis_server.js";
+import { startRedis, type RedisOptions, type TestRedis } from "./redis_server.js";
 
 const CLI = path.join(PROJECT_ROOT, "dist/lib/cli.js");
 
@@ -66,4 +66,18 @@ export async function logMatch(client: NovaClient, jobID: string, pattern: RegEx
 
 export function assertExitedCleanly(proc: Proc): void {
   assert.ok(proc.child.exitCode !== null || proc.child.signalCode !== null, "the process has exited");
+}
+
+/** A redis-server, a queue-mode server on the root's folders and workers of these names, all for this test. */
+export async function startCluster(
+  t: TestContext,
+  r: ServerRoot,
+  redisBinary: string,
+  o: { cmlDir?: string; workers?: string[]; redis?: RedisOptions } = {},
+): Promise<{ redis: TestRedis; client: NovaClient; server: QueueServer; workers: Proc[] }> {
+  const redis = await startRedis(t, redisBinary, o.redis);
+  const server = await startQueueServer(t, r, redis, o.cmlDir);
+  const workers: Proc[] = [];
+  for (const name of o.workers ?? []) workers.push(await startWorker(t, r, redis, name, [], o.cmlDir));
+  return { redis, client: server.client, server, workers };
 }
