@@ -333,3 +333,14 @@ test("a job cancelled before any worker took it never runs; with Redis down, /pr
   assert.equal(existsSync(outFile(r, "refused")), false, "the refused job never ran");
   assert.equal(await client.status("refused"), JobStatus.ERROR);
 });
+
+test("a request: output in queue mode: written by a worker on this machine into the server's tmp_dir, served by /fetch_result", { skip }, async (t) => {
+  const r = makeRoot(t);
+  const { client } = await startCluster(t, r, REDIS, { workers: ["w1"] });
+  const form = { jobID: "fetch", trainerFilePath: PARTED, data: JSON.stringify([{ src: "request:text", type: "output", id: "result" }]), options: JSON.stringify({ parts: 2, part_ms: 100 }) };
+  assert.equal((await client.post("/process", form)).status, 200);
+  assert.equal(await client.waitFor("fetch", [JobStatus.FINISHED, JobStatus.ERROR], 30_000), JobStatus.FINISHED, await client.log("fetch"));
+  const fetched = await client.post("/fetch_result", { jobID: "fetch" });
+  assert.equal(fetched.status, 200, fetched.text());
+  assert.equal(fetched.text(), expected(2));
+});
