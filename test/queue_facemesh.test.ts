@@ -163,3 +163,22 @@ test("facemesh in queue mode on NOVA's database request: each session on a worke
   assert.ok(!log.includes(tdb.password));
   assert.deepEqual(tdb.unexpected(), []);
 });
+
+test("facemesh in queue mode, bad input: a bbox stream made for another video fails once, at planning, naming the file; nothing is written", { skip }, async (t) => {
+  const { r, cml } = facemeshRoot(t);
+  const { client } = await startCluster(t, r, REDIS, { cmlDir: cml, workers: ["w1"] });
+  // A stream of another frame rate: plan's checks (as `facemesh run`'s) refuse it.
+  const { writeFileSync } = await import("node:fs");
+  const other = path.join(r.root, "other.bbox.stream");
+  writeFileSync(other, readFileSync(bbox, "utf8").replace(/sr="[^"]*"/, 'sr="50.000000"'));
+  writeFileSync(`${other}~`, readFileSync(`${bbox}~`));
+  const f = form(r, "bad", { segment_seconds: 2 });
+  f.data = f.data.replace(JSON.stringify(bbox), JSON.stringify(other));
+  await client.post("/process", f);
+  assert.equal(await client.waitFor("bad", [JobStatus.FINISHED, JobStatus.ERROR], 60_000), JobStatus.ERROR);
+  const log = await client.log("bad");
+  assert.match(log, /Job failed with exception .*other\.bbox\.stream: made for 50 frames per second/);
+  assert.equal(log.match(/job started/g)?.length, 1, "not retried: the same input fails on any worker");
+  assert.equal(existsSync(outData(r, "bad")), false);
+  assert.deepEqual(leftovers(r), []);
+});
