@@ -69,24 +69,30 @@ async function run(msg: RunMessage): Promise<unknown> {
     const sessionContext: HookContext = { ...context, progress: undefined };
     return runOnSessions(mod, request, msg.db, sessionContext, (done, total) => void send({ type: "progress", done, total }));
   }
-  // Removing parts needs no model; nor does answering that a module without plan runs whole.
+  // Removing parts needs no model.
   if (stage.kind === "discard") return hook(mod, "discardParts", msg.entryPath)(request, stage.parts);
-  if (stage.kind === "plan" && typeof mod.plan !== "function") return null;
   const model = await mod.load(request, context);
+  const whole = async () => {
+    const prediction = await mod.predict(model, request, context);
+    controller.signal.throwIfAborted();
+    await mod.write(model, prediction, request, context);
+  };
   try {
     switch (stage.kind) {
-      case "plan":
-        return (await hook(mod, "plan", msg.entryPath)(model, request, context)) ?? null;
+      case "plan": {
+        // A job that is not split runs whole here, on the model just loaded (not in a second process).
+        const parts = typeof mod.plan === "function" ? await mod.plan(model, request, context) : null;
+        if (parts && parts.length >= 2) return parts;
+        await whole();
+        return null;
+      }
       case "part":
         return await hook(mod, "runPart", msg.entryPath)(model, request, stage.part, context);
       case "join":
         return await hook(mod, "join", msg.entryPath)(model, request, stage.results, context);
-      case "whole": {
-        const prediction = await mod.predict(model, request, context);
-        controller.signal.throwIfAborted();
-        await mod.write(model, prediction, request, context);
+      case "whole":
+        await whole();
         return undefined;
-      }
     }
   } finally {
     if (mod.dispose) await mod.dispose(model);

@@ -4,8 +4,9 @@ import type { DbPlan } from "./db_sources.js";
 
 /**
  * What the process runs. `whole` (the default): load -> predict -> write. The others serve hosts that run one job
- * as parts on several machines (the queue mode, lib/nova/hooks.ts PartedModule): `plan` answers the parts (or null),
- * `part` runs one, `join` merges the parts' results into the outputs, `discard` removes what parts left.
+ * as parts on several machines (the queue mode, lib/nova/hooks.ts PartedModule): `plan` answers the parts, or runs
+ * the job whole and answers null when the module does not split it; `part` runs one, `join` merges the parts'
+ * results into the outputs, `discard` removes what parts left.
  */
 export type RunStage =
   | { kind: "whole" }

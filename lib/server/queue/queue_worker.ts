@@ -104,11 +104,14 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
     return outcome.result;
   };
 
-  /** The module's parts for a job, or null (run whole). plan checks the inputs: what fails there fails on any worker. */
-  const plan = async (job: Job<QueueJobData>, mod: LoadedModule): Promise<unknown[] | null> => {
+  /**
+   * The module's parts for a job; null when it is not split, and then the job has run whole in the same process.
+   * What fails there (plan checks the inputs) fails on any worker: not retried.
+   */
+  const planOrRun = async (job: Job<QueueJobData>, mod: LoadedModule): Promise<unknown[] | null> => {
     let planned: unknown;
     try {
-      planned = await runStage(job, mod, { kind: "plan" }, "plan", TOTAL_KEY);
+      planned = await runStage(job, mod, { kind: "plan" }, "job", TOTAL_KEY);
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
       throw new UnrecoverableError((err as Error).message);
@@ -154,8 +157,8 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
 
   /**
    * A root job's first run: the parts are planned once (kept in its data, so a retried root does not plan again)
-   * and queued as its children; the root then waits for them (WaitingChildrenError). A job that is not split runs
-   * whole here (null). Returns the parts when BullMQ says the children are all done already: join at once.
+   * and queued as its children; the root then waits for them (WaitingChildrenError). A job that is not split has
+   * run whole in planOrRun (null). Returns the parts when BullMQ says the children are all done already: join at once.
    */
   const splitJob = async (job: Job<QueueJobData>, mod: LoadedModule, token: string | undefined, attempt: string): Promise<unknown[] | null> => {
     const { data } = job;
@@ -163,11 +166,12 @@ export async function startQueueWorker(config: QueueWorkerConfig): Promise<Runni
     let parts = data.parts;
     if (!parts) {
       log(root, "INFO", `[${config.name}] job started${attempt}`);
-      const planned = data.db ? (data.db.sessions.length > 1 ? data.db.sessions : null) : await plan(job, mod);
-      if (!planned || planned.length < 2) {
+      if (data.db && data.db.sessions.length < 2) {
         await runStage(job, mod, { kind: "whole" }, "job", "whole");
         return null;
       }
+      const planned = data.db ? data.db.sessions : await planOrRun(job, mod);
+      if (!planned) return null;
       parts = planned;
       if (data.db) await redis.multi().hset(queueKeys.progress(root), { [`d:${TOTAL_KEY}`]: 0, [`t:${TOTAL_KEY}`]: parts.length }).expire(queueKeys.progress(root), KEY_TTL_S).exec();
       await job.updateData({ ...data, parts });
