@@ -19,7 +19,7 @@ import { estimatePose, type FacePose } from "../lib/geometry/pose.js";
 import { rotationDistance } from "../lib/geometry/angles.js";
 import { summarize, type Summary } from "../lib/metrics.js";
 import { FaceMesh } from "../lib/pipeline.js";
-import { framesMediaPipeSaw, xyTriplets } from "./support/mediapipe_frames.js";
+import { fixtureFrames } from "./support/mediapipe_frames.js";
 import { fixtureLandmarks, type GeometryFixture, type GeometryFixtureEntry } from "../scripts/make_geometry_fixture.js";
 
 const root = projectRoot();
@@ -77,20 +77,15 @@ test("our geometry on our own landmarks (static mode) matches MediaPipe's pose o
   mesh = await FaceMesh.create();
   const errors: Array<{ rotation: number; translation: number }> = [];
   let missing = 0;
-  for (const file of [...new Set(fixture.entries.map((e) => e.file))]) {
-    const wanted = new Map<number, GeometryFixtureEntry>(fixture.entries.filter((e) => e.file === file).map((e) => [e.frame, e]));
-    // Same pixels as MediaPipe saw, else the comparison would measure the decoder.
-    const frames = await framesMediaPipeSaw(path.join(data, file), fixture.pixelsSha256[file]!, wanted.keys());
-    for (const [i, entry] of wanted) {
-      const frame = frames.get(i)!;
-      const ours = await mesh.estimateStatic(frame);
-      const pose = ours && estimatePose(ours.points, frame.width, frame.height, metadata);
-      if (!pose) {
-        missing++;
-        continue;
-      }
-      errors.push(compare(pose, entry.pose));
+  // Same pixels as MediaPipe saw, else the comparison would measure the decoder.
+  for await (const { entry, frame } of fixtureFrames<GeometryFixtureEntry>(fixture, data)) {
+    const ours = await mesh.estimateStatic(frame);
+    const pose = ours && estimatePose(ours.points, frame.width, frame.height, metadata);
+    if (!pose) {
+      missing++;
+      continue;
     }
+    errors.push(compare(pose, entry.pose));
   }
   const { rot, trans, line } = report("our landmarks", errors);
   t.diagnostic(line);

@@ -16,7 +16,7 @@ import { after, before, test } from "node:test";
 import { projectRoot } from "../lib/convert/models.js";
 import { FaceMesh } from "../lib/pipeline.js";
 import { meshDistance, summarize, agreementRate } from "../lib/metrics.js";
-import { framesMediaPipeSaw, xyTriplets } from "./support/mediapipe_frames.js";
+import { fixtureFrames, xyTriplets } from "./support/mediapipe_frames.js";
 import type { Fixture } from "../scripts/make_mediapipe_fixture.js";
 
 const root = projectRoot();
@@ -42,22 +42,17 @@ test("static mode matches MediaPipe's own landmarks on the shared images and vid
   const distances: number[] = [];
   const mpFound: boolean[] = [];
   const ourFound: boolean[] = [];
-  const files = [...new Set(fixture.entries.map((e) => e.file))];
-  for (const file of files) {
-    const wanted = new Map(fixture.entries.filter((e) => e.file === file).map((e) => [e.frame, e]));
-    // Same pixels as MediaPipe saw, else the comparison would measure the decoder.
-    const frames = await framesMediaPipeSaw(path.join(data, file), fixture.pixelsSha256[file]!, wanted.keys());
-    for (const [i, entry] of wanted) {
-      const frame = frames.get(i)!;
-      const ours = await mesh.estimateStatic(frame);
-      mpFound.push(entry.landmarks !== null);
-      ourFound.push(ours !== null);
-      if (ours && entry.landmarks) distances.push(meshDistance(ours.points, xyTriplets(entry.landmarks), frame.width, frame.height).relative);
-    }
+  const files = new Set(fixture.entries.map((e) => e.file)).size;
+  // Same pixels as MediaPipe saw, else the comparison would measure the decoder.
+  for await (const { entry, frame } of fixtureFrames(fixture, data)) {
+    const ours = await mesh.estimateStatic(frame);
+    mpFound.push(entry.landmarks !== null);
+    ourFound.push(ours !== null);
+    if (ours && entry.landmarks) distances.push(meshDistance(ours.points, xyTriplets(entry.landmarks), frame.width, frame.height).relative);
   }
   const s = summarize(distances);
   const agreement = agreementRate(mpFound, ourFound);
-  t.diagnostic(`${fixture.entries.length} frames from ${files.length} files (${fixture.source})`);
+  t.diagnostic(`${fixture.entries.length} frames from ${files} files (${fixture.source})`);
   t.diagnostic(`distance / IOD: median ${(s.median * 100).toFixed(3)}%, p95 ${(s.p95 * 100).toFixed(3)}%, max ${(s.max * 100).toFixed(3)}%; agreement ${(agreement * 100).toFixed(1)}%`);
   assert.ok(distances.length >= 40, `compared ${distances.length} faces`);
   t.diagnostic(`tolerance: median ${TOLERANCE.median * 100}%, p95 ${TOLERANCE.p95 * 100}%, max ${TOLERANCE.max * 100}%, agreement ${TOLERANCE.agreement * 100}%; issue target: median ${TARGET.median * 100}%, p95 ${TARGET.p95 * 100}%, agreement ${TARGET.agreement * 100}% (met: ${s.median <= TARGET.median && s.p95 <= TARGET.p95 && agreement >= TARGET.agreement})`);

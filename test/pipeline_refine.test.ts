@@ -28,7 +28,7 @@ import {
 import { agreementRate, meshDistance, pointDistance, summarize } from "../lib/metrics.js";
 import { FaceMesh } from "../lib/pipeline.js";
 import type { Fixture } from "../scripts/make_mediapipe_fixture.js";
-import { framesMediaPipeSaw, xyTriplets } from "./support/mediapipe_frames.js";
+import { fixtureFrames, xyTriplets } from "./support/mediapipe_frames.js";
 
 const root = projectRoot();
 const data = path.resolve(root, "../shared/data");
@@ -90,28 +90,23 @@ test("refine_landmarks: 478 points in static mode match MediaPipe's own (refineL
   const iris: number[] = [];
   const mpFound: boolean[] = [];
   const ourFound: boolean[] = [];
-  const files = [...new Set(fixture.entries.map((e) => e.file))];
-  for (const file of files) {
-    const wanted = new Map(fixture.entries.filter((e) => e.file === file).map((e) => [e.frame, e]));
-    // Same pixels as MediaPipe saw, else the comparison would measure the decoder.
-    const frames = await framesMediaPipeSaw(path.join(data, file), fixture.pixelsSha256[file]!, wanted.keys());
-    for (const [i, entry] of wanted) {
-      const frame = frames.get(i)!;
-      const ours = await mesh.estimateStatic(frame);
-      mpFound.push(entry.landmarks !== null);
-      ourFound.push(ours !== null);
-      if (!ours || !entry.landmarks) continue;
-      assert.equal(entry.landmarks.length, 478 * 2, `${file}#${i}: the fixture holds 478 points`);
-      assert.equal(ours.points.length, 478 * 3);
-      const ref = xyTriplets(entry.landmarks);
-      distances.push(meshDistance(ours.points, ref, frame.width, frame.height).relative);
-      iris.push(pointDistance(ours.points, ref, 468, frame.width, frame.height), pointDistance(ours.points, ref, 473, frame.width, frame.height));
-    }
+  const files = new Set(fixture.entries.map((e) => e.file)).size;
+  // Same pixels as MediaPipe saw, else the comparison would measure the decoder.
+  for await (const { file, index: i, entry, frame } of fixtureFrames(fixture, data)) {
+    const ours = await mesh.estimateStatic(frame);
+    mpFound.push(entry.landmarks !== null);
+    ourFound.push(ours !== null);
+    if (!ours || !entry.landmarks) continue;
+    assert.equal(entry.landmarks.length, 478 * 2, `${file}#${i}: the fixture holds 478 points`);
+    assert.equal(ours.points.length, 478 * 3);
+    const ref = xyTriplets(entry.landmarks);
+    distances.push(meshDistance(ours.points, ref, frame.width, frame.height).relative);
+    iris.push(pointDistance(ours.points, ref, 468, frame.width, frame.height), pointDistance(ours.points, ref, 473, frame.width, frame.height));
   }
   const s = summarize(distances);
   const irisStats = summarize(iris);
   const agreement = agreementRate(mpFound, ourFound);
-  t.diagnostic(`${fixture.entries.length} frames from ${files.length} files (${fixture.source})`);
+  t.diagnostic(`${fixture.entries.length} frames from ${files} files (${fixture.source})`);
   t.diagnostic(`478-point distance / IOD: median ${(s.median * 100).toFixed(3)}%, p95 ${(s.p95 * 100).toFixed(3)}%, max ${(s.max * 100).toFixed(3)}%`);
   t.diagnostic(`iris centres / IOD: median ${(irisStats.median * 100).toFixed(3)}%, p95 ${(irisStats.p95 * 100).toFixed(3)}%; agreement ${(agreement * 100).toFixed(1)}%`);
   assert.ok(distances.length >= 40, `compared ${distances.length} faces`);

@@ -4,6 +4,7 @@
  * pipelines, not a change of decoder; and the fixtures' x, y landmarks in the x, y, z layout lib/metrics.ts takes.
  */
 import assert from "node:assert/strict";
+import path from "node:path";
 import type { RgbImage } from "../../lib/types.js";
 import { decodeInput, PixelHash } from "../../scripts/mediapipe_reference.js";
 
@@ -34,6 +35,21 @@ export async function framesMediaPipeSaw(file: string, sha256: string, wanted: I
   }
   checkPixels(hash.digest(), sha256, file);
   return frames;
+}
+
+/**
+ * Each entry of a frozen reference with the frame MediaPipe saw it on (each input decoded once and its pixels
+ * checked, framesMediaPipeSaw), file by file in the fixture's order; `index` is the frame's index in its file.
+ */
+export async function* fixtureFrames<E extends { file: string; frame: number }>(
+  fixture: { entries: readonly E[]; pixelsSha256: Record<string, string> },
+  dataDir: string,
+): AsyncGenerator<{ file: string; index: number; entry: E; frame: RgbImage }> {
+  for (const file of new Set(fixture.entries.map((e) => e.file))) {
+    const wanted = new Map(fixture.entries.filter((e) => e.file === file).map((e) => [e.frame, e]));
+    const frames = await framesMediaPipeSaw(path.join(dataDir, file), fixture.pixelsSha256[file]!, wanted.keys());
+    for (const [index, entry] of wanted) yield { file, index, entry, frame: frames.get(index)! };
+  }
 }
 
 /**
