@@ -149,10 +149,12 @@ export class QueueJobRunner implements JobRunner {
       this.settle(jobKey, log, JobStatus.FINISHED, "");
       await this.forgetPassword(job);
     } else if (state === "failed") {
+      // Read again: the job may have failed after it was read above, and its reason and parts are written then.
+      const failed = (await Job.fromId<QueueJobData>(this.queue, id)) ?? job;
       if (await this.redis.exists(queueKeys.cancel(id))) this.settle(jobKey, log, JobStatus.CANCELED, "");
-      else this.settle(jobKey, log, JobStatus.ERROR, await this.failureReason(job));
-      await this.discardParts(job);
-      await this.forgetPassword(job);
+      else this.settle(jobKey, log, JobStatus.ERROR, await this.failureReason(failed));
+      await this.discardParts(failed);
+      await this.forgetPassword(failed);
     } else if (state === "active" || state === "waiting-children") {
       const change = rec.status === JobStatus.WAITING ? { status: JobStatus.RUNNING, startTime: discoverTime() } : {};
       this.store.update(jobKey, { ...change, progress }, rec.status === JobStatus.WAITING);
